@@ -19,7 +19,7 @@ from armebm_jax.distributions import (
 from armebm_jax.numerics import center, log_softmax, logsumexp, max_abs_diff
 from armebm_jax.partition import log_partition, scores_to_rewards
 from armebm_jax.spaces import SequenceSpace, Tables
-from armebm_jax.token_values import TokenValues, batch_token_values, token_values
+from armebm_jax.token_values import TokenValues, batch_token_values, path_logits, token_values
 
 __version__ = "0.1.0"
 
@@ -40,6 +40,7 @@ __all__ = [
     "logits_to_rewards",
     "logsumexp",
     "max_abs_diff",
+    "path_logits",
     "prefix_marginals",
     "rewards_to_logits",
     "scores_to_rewards",

@@ -52,7 +52,7 @@ def _ref_log_policies(ref_logits, space: SequenceSpace):
 
 def _state_values(q_t: jax.Array, log_ref_t: jax.Array | None) -> jax.Array:
   """``V(s) = log Σ_a π_ref(a|s) e^{q(s,a)}`` (``π_ref ≡ 1`` without reference) for every state."""
-  return numerics.logsumexp(q_t if log_ref_t is None else q_t + log_ref_t, axis=-1)
+  return numerics.logsumexp(q_t, axis=-1, bias=log_ref_t)
 
 
 def _child_values(v_next: jax.Array, space: SequenceSpace, t: int) -> jax.Array:

@@ -2,7 +2,9 @@
 
 Prop. 3: for ARM logits ``q`` and token-level rewards ``r``,
 
-.. math:: \\mathrm{KL}(p_{\\mathrm{ARM}}[q] \\,\\|\\, p_{\\mathrm{EBM}}[R_r]) \\le 2T \\max_{s, a} |M(r)(s, a) - q(s, a)|,
+.. math::
+   \\mathrm{KL}(p_{\\mathrm{ARM}}[q] \\,\\|\\, p_{\\mathrm{EBM}}[R_r])
+   \\le 2T \\max_{s, a} |M(r)(s, a) - q(s, a)|,
 
 and the same bound holds in the reverse direction. Entries that are ``-inf`` in both count as 0.
 """

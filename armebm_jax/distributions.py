@@ -1,4 +1,4 @@
-"""Sequence distributions of ARMs and EBMs over a space, and divergences between them (Blondel et al., 2026, Sec. 2).
+"""Sequence distributions of ARMs and EBMs over a space, and divergences (Blondel et al., 2026, Sec. 2).
 
 * ARM: ``p_ARM[q](y) = Π_t π_q(y_t | s_t)``.
 * EBM: ``p_EBM[R](y) = exp R(y) / Z``, with ``R_r(y) = Σ_t r(s_t, y_t)`` for token-level rewards.

@@ -18,16 +18,19 @@ __all__ = ["logsumexp", "log_softmax", "center", "max_abs_diff"]
 
 
 def logsumexp(x: jax.Array, axis: int = -1, where: jax.Array | None = None,
-              keepdims: bool = False) -> jax.Array:
+              keepdims: bool = False, bias: jax.Array | None = None) -> jax.Array:
   r"""Masked, gradient-safe log-sum-exp.
 
-  .. math:: \operatorname{lse}(x) = m + \log \sum_i [w_i]\, e^{x_i - m}, \qquad m = \max_i x_i
+  .. math:: \operatorname{lse}(x + b) = m + \log \sum_i [w_i]\, e^{x_i + b_i - m}, \qquad
+            m = \max_i (x_i + b_i)
 
   Args:
     x: array of logits.
     axis: the axis to reduce.
     where: optional boolean mask broadcastable to ``x``; ``False`` entries count as ``-inf``.
     keepdims: keep the reduced axis with size one.
+    bias: optional array added to ``x`` inside the reduction (e.g. reference log-probabilities),
+      written so that under jit ``x + bias`` is never materialised (no ``x``-sized temporary).
 
   Returns:
     ``x``'s log-sum-exp over ``axis``; ``-inf`` for rows with no finite entry, whose gradient is 0.
@@ -42,9 +45,11 @@ def logsumexp(x: jax.Array, axis: int = -1, where: jax.Array | None = None,
   x = jnp.asarray(x)
   if where is not None:
     x = jnp.where(where, x, -jnp.inf)
-  m = jnp.max(x, axis=axis, keepdims=True)
+  m = jnp.max(x if bias is None else x + bias, axis=axis, keepdims=True)
   m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m)))
-  s = jnp.sum(jnp.exp(x - m), axis=axis, keepdims=True)
+  # (x − m) + bias is a different expression from the max's x + bias, so XLA does not share (and
+  # materialise) one x-sized sum between the two reductions: each fuses its own elementwise input.
+  s = jnp.sum(jnp.exp(x - m if bias is None else (x - m) + bias), axis=axis, keepdims=True)
   nonempty = s > 0
   out = jnp.where(nonempty, jnp.log(jnp.where(nonempty, s, jnp.ones_like(s))) + m, -jnp.inf)
   return out if keepdims else jnp.squeeze(out, axis=axis)

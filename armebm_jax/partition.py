@@ -45,7 +45,7 @@ def _log_partition(r, space, ref_logits):
 
 
 def scores_to_rewards(scores: jax.Array, space: SequenceSpace) -> tuple[jax.Array, ...]:
-  r"""Put sequence scores ``R(y)`` on the terminal step: tables with ``r(s, a) = R(s ⊕ a)`` if terminal, else 0.
+  r"""Put sequence scores ``R(y)`` on the terminal step: ``r(s, a) = R(s ⊕ a)`` if terminal, else 0.
 
   Then ``R_r(y) = Σ_t r(s_t, y_t) = R(y)`` for every ``y`` (Sec. 2: no loss of generality).
 

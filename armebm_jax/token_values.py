@@ -19,9 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from armebm_jax import numerics
-from armebm_jax.spaces import _is_concrete
+from armebm_jax.spaces import SequenceSpace, _is_concrete
 
-__all__ = ["TokenValues", "token_values", "batch_token_values"]
+__all__ = ["TokenValues", "token_values", "batch_token_values", "path_logits"]
 
 
 class TokenValues(NamedTuple):
@@ -106,7 +106,7 @@ def _token_values(logits_LxA, tokens_L, mask_L, ref_logits_LxA, eos_id):
     log_prob_L = q_L - v_L
   else:  # V = log Σ π_ref e^q = lse(q + ref) − lse(ref); π(y) = π_ref(y) e^{q_y} / Σ π_ref e^q
     ref_logits_LxA = jnp.asarray(ref_logits_LxA, dtype)
-    lse_joint_L = numerics.logsumexp(logits_LxA + ref_logits_LxA, axis=-1)
+    lse_joint_L = numerics.logsumexp(logits_LxA, axis=-1, bias=ref_logits_LxA)
     lse_ref_L = numerics.logsumexp(ref_logits_LxA, axis=-1)
     ref_L = jnp.take_along_axis(ref_logits_LxA, tokens_L[:, None], axis=-1, mode="clip")[:, 0]
     v_L = lse_joint_L - lse_ref_L
@@ -131,7 +131,8 @@ def token_values(logits_LxA: jax.Array, tokens_L: jax.Array, mask_L: jax.Array |
      \textstyle\sum_t r_t = \log p(y) + v_0.
 
   With ``ref_logits_LxA`` the logits are residuals on a reference policy (App. A.5):
-  ``π ∝ π_ref · e^q`` and ``v_t = log Σ_a π_ref(a|s_t) e^{q_t[a]}``.
+  ``π ∝ π_ref · e^q``, ``v_t = log Σ_a π_ref(a|s_t) e^{q_t[a]}`` and the rewards telescope to
+  ``Σ_t r_t = log p(y) − log p_ref(y) + v_0``.
 
   Args:
     logits_LxA: the model's next-token logits at each position (row ``t`` predicts ``tokens_L[t]``).
@@ -162,3 +163,35 @@ def batch_token_values(logits_BxLxA: jax.Array, tokens_BxL: jax.Array,
   in_axes = (0, 0, None if mask_BxL is None else 0, None if ref_logits_BxLxA is None else 0)
   fn = lambda lg, tk, mk, rf: _token_values(lg, tk, mk, rf, eos_id)
   return jax.vmap(fn, in_axes=in_axes)(logits_BxLxA, tokens_BxL, mask_BxL, ref_logits_BxLxA)
+
+
+def path_logits(tables, tokens_T: jax.Array, space: SequenceSpace) -> jax.Array:
+  """The rows of ``tables`` at the states a response visits: ``(T, A)``, the input of :func:`token_values`.
+
+  Row ``t`` is ``tables[t][s_t]`` with ``s_t`` the prefix ``y_<t``. Rows after EOS (no state is
+  visited) hold 0. With ``token_values(path_logits(q, y, space), y, eos_id=space.eos_id)`` the
+  tree functions and the LM-facing API agree: ``reward`` is ``M⁻¹(q)`` along ``y``.
+  """
+  tables = space.check_tables(tables, "tables", check_values=False)
+  if not hasattr(tokens_T, "shape"):
+    tokens_T = np.asarray(tokens_T)
+  if tuple(tokens_T.shape) != (space.horizon,):
+    raise ValueError(f"tokens_T: expected shape ({space.horizon},), got {tuple(tokens_T.shape)}")
+  if not jnp.issubdtype(tokens_T.dtype, jnp.integer):
+    raise TypeError(f"tokens_T: expected an integer dtype, got {tokens_T.dtype}")
+  if _is_concrete(tokens_T):
+    tok = np.asarray(tokens_T)
+    if np.any((tok < 0) | (tok >= space.num_actions)):
+      raise ValueError(f"tokens_T: expected ids in [0, {space.num_actions}), got {tok.tolist()}")
+  return _path_logits(tables, jnp.asarray(tokens_T), space)
+
+
+@functools.partial(jax.jit, static_argnames="space")
+def _path_logits(tables, tokens_T, space):
+  idx_T = space.state_indices(tokens_T)
+  rows = jnp.stack([tables[t][idx_T[t]] for t in range(space.horizon)])
+  if not space.eos:
+    return rows
+  is_eos = tokens_T == space.vocab_size
+  inside_T = (jnp.cumsum(is_eos) - is_eos) == 0
+  return jnp.where(inside_T[:, None], rows, jnp.zeros((), rows.dtype))

@@ -10,19 +10,20 @@ from hypothesis import strategies as st
 import armebm_jax as ae
 from tests import brute
 from tests.helpers import (
-    BATCH,
-    SMALL_SPACES,
-    VARIANT_DTYPE_IDS,
-    VARIANT_DTYPES,
-    VARIANTS,
-    assert_tables_close,
-    call,
-    random_tables,
-    sequences_as_tuples,
-    space_id,
-    tol,
-    unstack,
+  BATCH,
+  SMALL_SPACES,
+  VARIANT_DTYPE_IDS,
+  VARIANT_DTYPES,
+  VARIANTS,
+  assert_tables_close,
+  call,
+  random_tables,
+  sequences_as_tuples,
+  space_id,
+  tol,
+  unstack,
 )
+
 
 def examples(variant, space, dtype, seed=0, scale=1.0):
   """Inputs for ``call``: a batch for vmap, one example otherwise; plus the list of examples."""
