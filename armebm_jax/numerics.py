@@ -45,14 +45,40 @@ def logsumexp(x: jax.Array, axis: int = -1, where: jax.Array | None = None,
   x = jnp.asarray(x)
   if where is not None:
     x = jnp.where(where, x, -jnp.inf)
-  m = jnp.max(x if bias is None else x + bias, axis=axis, keepdims=True)
-  m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m)))
-  # (x − m) + bias is a different expression from the max's x + bias, so XLA does not share (and
-  # materialise) one x-sized sum between the two reductions: each fuses its own elementwise input.
-  s = jnp.sum(jnp.exp(x - m if bias is None else (x - m) + bias), axis=axis, keepdims=True)
+  axis = axis % x.ndim
+  if 0 < x.shape[axis] <= _UNROLL_MAX:
+    m, s = _max_sumexp_unrolled(x, axis, bias)
+  else:
+    m = jnp.max(x if bias is None else x + bias, axis=axis, keepdims=True)
+    m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m)))
+    # (x − m) + bias is a different expression from the max's x + bias, so XLA does not share (and
+    # materialise) one x-sized sum between the two reductions: each fuses its own elementwise input.
+    s = jnp.sum(jnp.exp(x - m if bias is None else (x - m) + bias), axis=axis, keepdims=True)
   nonempty = s > 0
   out = jnp.where(nonempty, jnp.log(jnp.where(nonempty, s, jnp.ones_like(s))) + m, -jnp.inf)
   return out if keepdims else jnp.squeeze(out, axis=axis)
+
+
+# Reductions over a short axis (the A actions of a tree table) are written as elementwise ops over
+# its slices: XLA:CPU runs a row-wise reduce over a tiny minor axis several times slower than the
+# same arithmetic on whole columns (benchmarks/bench_bellman.py measures this).
+_UNROLL_MAX = 16
+
+
+def _max_sumexp_unrolled(x, axis, bias):
+  cols = [jax.lax.index_in_dim(x, a, axis) for a in range(x.shape[axis])]
+  if bias is not None:
+    bias = jnp.broadcast_to(bias, x.shape)
+    bcols = [jax.lax.index_in_dim(bias, a, axis) for a in range(x.shape[axis])]
+  m = cols[0] if bias is None else cols[0] + bcols[0]
+  for a in range(1, len(cols)):
+    m = jnp.maximum(m, cols[a] if bias is None else cols[a] + bcols[a])
+  m = jax.lax.stop_gradient(jnp.where(jnp.isfinite(m), m, jnp.zeros_like(m)))
+  s = None
+  for a, c in enumerate(cols):
+    e = jnp.exp(c - m if bias is None else (c - m) + bcols[a])
+    s = e if s is None else s + e
+  return m, s
 
 
 def log_softmax(x: jax.Array, axis: int = -1, where: jax.Array | None = None) -> jax.Array:

@@ -16,7 +16,6 @@ import sys
 import time
 
 import jax
-import numpy as np
 
 
 def main(argv: list[str] | None = None) -> int:
