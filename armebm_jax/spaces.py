@@ -156,11 +156,7 @@ class SequenceSpace:
   def random_tables(self, key: jax.Array, scale: float = 1.0, dtype=jnp.float32,
                     loc: float = 0.0) -> tuple[jax.Array, ...]:
     """Random valid tables: ``loc + scale · N(0, 1)`` at allowed entries, ``-inf`` elsewhere."""
-    keys = jax.random.split(key, self.horizon)
-    return tuple(
-        jnp.where(m, loc + scale * jax.random.normal(k, m.shape, dtype), -jnp.inf).astype(dtype)
-        for k, m in zip(keys, self.valid_masks(), strict=True)
-    )
+    return _random_tables(key, jnp.asarray(scale, dtype), jnp.asarray(loc, dtype), self, dtype)
 
   def check_tables(self, tables, name: str, check_values: bool = True) -> tuple[jax.Array, ...]:
     """Validate a tuple of tables for this space and return it as a tuple of arrays.
@@ -194,6 +190,15 @@ class SequenceSpace:
             f"found {int(np.sum(forbidden != -np.inf))} that are not. "
             "Use space.mask_invalid(tables) on raw model logits.")
     return tuple(jnp.asarray(x) for x in out)
+
+
+@functools.partial(jax.jit, static_argnames=("space", "dtype"))
+def _random_tables(key, scale, loc, space: SequenceSpace, dtype) -> tuple[jax.Array, ...]:
+  keys = jax.random.split(key, space.horizon)
+  return tuple(
+      jnp.where(m, loc + scale * jax.random.normal(k, m.shape, dtype), -jnp.inf).astype(dtype)
+      for k, m in zip(keys, space.valid_masks(), strict=True)
+  )
 
 
 @functools.lru_cache(maxsize=64)
