@@ -39,6 +39,16 @@ def _check_sizes(vocab_size, horizon, num_layers, num_heads, dim, mlp_dim):
     raise ValueError(f"dim must be divisible by num_heads, got dim={dim}, num_heads={num_heads}")
 
 
+def _with_bos(tokens_xT, space: SequenceSpace, bos_id: int) -> jax.Array:
+  """Validate ``(..., T)`` responses and prepend BOS: ``(..., T+1)``."""
+  tokens_xT = jnp.asarray(tokens_xT)
+  if tokens_xT.shape[-1:] != (space.horizon,):
+    raise ValueError(f"tokens: expected last axis {space.horizon} (the horizon), "
+                     f"got shape {tokens_xT.shape}")
+  bos = jnp.full(tokens_xT.shape[:-1] + (1,), bos_id, tokens_xT.dtype)
+  return jnp.concatenate([bos, tokens_xT], axis=-1)
+
+
 class Block(nnx.Module):
   """Pre-LayerNorm Transformer block: ``x + MHA(LN(x))``, then ``x + W_D relu(W_F LN(x))``."""
 
@@ -96,12 +106,7 @@ class TransformerARM(nnx.Module):
 
     Forbidden entries (content at the last step of an EOS space) are ``-inf``.
     """
-    tokens_xT = jnp.asarray(tokens_xT)
-    if tokens_xT.shape[-1] != self.space.horizon:
-      raise ValueError(f"tokens: expected last axis {self.space.horizon} (the horizon), "
-                       f"got shape {tokens_xT.shape}")
-    bos = jnp.full(tokens_xT.shape[:-1] + (1,), self.bos_id, tokens_xT.dtype)
-    inputs = jnp.concatenate([bos, tokens_xT[..., :-1]], axis=-1)
+    inputs = _with_bos(tokens_xT, self.space, self.bos_id)[..., :-1]
     logits = self.head(self.backbone(inputs, causal=True))
     if self.space.eos:
       logits = logits.at[..., -1, : self.space.vocab_size].set(-jnp.inf)
@@ -136,12 +141,7 @@ class TransformerEBM(nnx.Module):
 
   def __call__(self, tokens_xT: jax.Array) -> jax.Array:
     """Scores ``R(y)``: reads ``[BOS, y_1..y_T]`` (EOS-padded), mean over positions, ``Linear(1)``."""
-    tokens_xT = jnp.asarray(tokens_xT)
-    if tokens_xT.shape[-1] != self.space.horizon:
-      raise ValueError(f"tokens: expected last axis {self.space.horizon} (the horizon), "
-                       f"got shape {tokens_xT.shape}")
-    bos = jnp.full(tokens_xT.shape[:-1] + (1,), self.bos_id, tokens_xT.dtype)
-    x = self.backbone(jnp.concatenate([bos, tokens_xT], axis=-1), causal=False)
+    x = self.backbone(_with_bos(tokens_xT, self.space, self.bos_id), causal=False)
     return self.head(jnp.mean(x, axis=-2))[..., 0]
 
   def scores(self, chunk_size: int | None = None) -> jax.Array:
