@@ -83,7 +83,17 @@ class _Backbone(nnx.Module):
     return x
 
 
-class TransformerARM(nnx.Module):
+class _Transformer(nnx.Module):
+  """What the ARM and the EBM share: sizes, the space, BOS (id ``A``) and the backbone."""
+
+  def __init__(self, vocab_size, horizon, num_layers, num_heads, dim, mlp_dim, eos, rngs, *, length):
+    _check_sizes(vocab_size, horizon, num_layers, num_heads, dim, mlp_dim)
+    self.space = SequenceSpace(vocab_size, horizon, eos)
+    self.bos_id = self.space.num_actions
+    self.backbone = _Backbone(self.bos_id + 1, length, num_layers, num_heads, dim, mlp_dim, rngs=rngs)
+
+
+class TransformerARM(_Transformer):
   """Causal Transformer ARM over a :class:`SequenceSpace`; logits ``(..., T, A)`` for responses ``(..., T)``.
 
   Example:
@@ -94,12 +104,9 @@ class TransformerARM(nnx.Module):
 
   def __init__(self, *, vocab_size: int, horizon: int, num_layers: int, num_heads: int, dim: int,
                mlp_dim: int, eos: bool = False, rngs: nnx.Rngs):
-    _check_sizes(vocab_size, horizon, num_layers, num_heads, dim, mlp_dim)
-    self.space = SequenceSpace(vocab_size, horizon, eos)
-    A = self.space.num_actions
-    self.bos_id = A
-    self.backbone = _Backbone(A + 1, horizon, num_layers, num_heads, dim, mlp_dim, rngs=rngs)
-    self.head = nnx.Linear(dim, A, rngs=rngs)
+    super().__init__(vocab_size, horizon, num_layers, num_heads, dim, mlp_dim, eos, rngs,
+                     length=horizon)
+    self.head = nnx.Linear(dim, self.space.num_actions, rngs=rngs)
 
   def __call__(self, tokens_xT: jax.Array) -> jax.Array:
     """Next-token logits: row ``t`` is ``q(s_t, ·)`` with ``s_t = y_<t``; only ``y_1..y_{T-1}`` are read.
@@ -127,16 +134,13 @@ class TransformerARM(nnx.Module):
     return tuple(logits[:: V ** (T - 1 - t), t] for t in range(T))
 
 
-class TransformerEBM(nnx.Module):
+class TransformerEBM(_Transformer):
   """Non-causal Transformer EBM: a scalar score ``R(y)`` for each response ``(..., T)``."""
 
   def __init__(self, *, vocab_size: int, horizon: int, num_layers: int, num_heads: int, dim: int,
                mlp_dim: int, eos: bool = False, rngs: nnx.Rngs):
-    _check_sizes(vocab_size, horizon, num_layers, num_heads, dim, mlp_dim)
-    self.space = SequenceSpace(vocab_size, horizon, eos)
-    A = self.space.num_actions
-    self.bos_id = A
-    self.backbone = _Backbone(A + 1, horizon + 1, num_layers, num_heads, dim, mlp_dim, rngs=rngs)
+    super().__init__(vocab_size, horizon, num_layers, num_heads, dim, mlp_dim, eos, rngs,
+                     length=horizon + 1)
     self.head = nnx.Linear(dim, 1, rngs=rngs)
 
   def __call__(self, tokens_xT: jax.Array) -> jax.Array:
