@@ -1,0 +1,18 @@
+"""Training loops: optax Adam with the paper's trapezoid schedule, exact risks, orbax checkpoints, resume.
+
+See :func:`train` and :class:`TrainConfig`; ``experiments/train.py`` is the command-line entry point.
+"""
+
+from armebm_jax.training.loop import (
+    RunFolderError,
+    TrainConfig,
+    load_model,
+    make_model,
+    make_space,
+    make_target,
+    train,
+    trapezoid_schedule,
+)
+
+__all__ = ["RunFolderError", "TrainConfig", "load_model", "make_model", "make_space", "make_target", "train",
+           "trapezoid_schedule"]

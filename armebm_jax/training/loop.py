@@ -1,0 +1,296 @@
+"""Full-batch exact-risk training of ARMs and EBMs (Blondel et al., 2026, Sec. 5, App. C).
+
+One run writes one folder: ``config.json``, ``metrics.jsonl`` (one JSON object per evaluation),
+``checkpoints/`` (orbax ``CheckpointManager``). A run killed mid-way and started again with
+``resume=True`` restores the latest checkpoint (model and Adam state, against an abstract target) and
+continues the same trajectory. The train step shards the batch of sequences over a ``data`` mesh axis
+with parameters replicated, so one code path uses one CPU or every device of a GPU/TPU host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import shutil
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+from flax import nnx
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from armebm_jax import losses, targets
+from armebm_jax.models import TabularARM, TabularEBM, TransformerARM, TransformerEBM
+from armebm_jax.spaces import SequenceSpace
+
+__all__ = ["TrainConfig", "RunFolderError", "trapezoid_schedule", "make_space", "make_target",
+           "make_model", "train", "load_model"]
+
+
+class RunFolderError(RuntimeError):
+  """A run folder that cannot be used as asked (other config, nothing to resume, bad checkpoint)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Everything that defines a run; saved as ``config.json``. Defaults: the paper's (8, 4), N=2 ARM."""
+
+  model: str = "arm"                  # "arm" (next-token logits) or "ebm" (sequence scores)
+  architecture: str = "transformer"   # "transformer" (paper backbone) or "tabular" (function space)
+  vocab_size: int = 8
+  horizon: int = 4
+  eos: bool = False
+  num_layers: int = 2
+  num_heads: int = 2
+  dim: int = 16
+  mlp_dim: int = 16
+  target: str = "zipf"                # "zipf" or "softmax_normal"
+  zipf_exponent: float = 1.15
+  temperature: float = 0.1
+  target_seed: int = 0                # seed of the softmax-normal draw
+  seed: int = 0                       # parameter initialisation
+  learning_rate: float = 1e-2
+  num_steps: int = 5000
+  warmup_steps: int = 100
+  decay_steps: int = 100
+  eval_every: int = 100
+  checkpoint_every: int = 500
+  max_to_keep: int = 2
+  chunk_size: int = 0                 # EBM Transformer: sequences per chunk of the exact risk (0: one shot)
+  num_devices: int = 0                # devices of the data mesh (0: all)
+
+  def validate(self) -> TrainConfig:
+    choices = dict(model=("arm", "ebm"), architecture=("transformer", "tabular"),
+                   target=("zipf", "softmax_normal"))
+    for name, allowed in choices.items():
+      if getattr(self, name) not in allowed:
+        raise ValueError(f"{name}: expected one of {allowed}, got {getattr(self, name)!r}")
+    for name in ("vocab_size", "horizon", "num_layers", "num_heads", "dim", "mlp_dim", "num_steps",
+                 "eval_every", "checkpoint_every", "max_to_keep"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"{name}: expected >= 1, got {getattr(self, name)}")
+    for name in ("warmup_steps", "decay_steps", "chunk_size", "num_devices"):
+      if getattr(self, name) < 0:
+        raise ValueError(f"{name}: expected >= 0, got {getattr(self, name)}")
+    if self.warmup_steps + self.decay_steps > self.num_steps:
+      raise ValueError(f"warmup_steps + decay_steps ({self.warmup_steps} + {self.decay_steps}) must "
+                       f"not exceed num_steps ({self.num_steps})")
+    if self.learning_rate <= 0 or self.temperature <= 0:
+      raise ValueError("learning_rate and temperature must be > 0")
+    if self.architecture == "transformer" and self.dim % self.num_heads:
+      raise ValueError(f"dim must be divisible by num_heads, got dim={self.dim}, "
+                       f"num_heads={self.num_heads}")
+    if self.num_devices > jax.device_count():
+      raise ValueError(f"num_devices: expected <= {jax.device_count()} (available), "
+                       f"got {self.num_devices}")
+    return self
+
+
+def trapezoid_schedule(learning_rate: float, num_steps: int, warmup_steps: int,
+                       decay_steps: int) -> optax.Schedule:
+  """Linear warm-up from 0, constant ``learning_rate``, linear decay to 0 over the last steps (App. C)."""
+  constant_steps = num_steps - warmup_steps - decay_steps
+  return optax.join_schedules(
+      [optax.linear_schedule(0.0, learning_rate, max(warmup_steps, 1)),
+       optax.constant_schedule(learning_rate),
+       optax.linear_schedule(learning_rate, 0.0, max(decay_steps, 1))],
+      boundaries=[warmup_steps, warmup_steps + constant_steps])
+
+
+def make_space(cfg: TrainConfig) -> SequenceSpace:
+  return SequenceSpace(cfg.vocab_size, cfg.horizon, cfg.eos)
+
+
+def make_target(cfg: TrainConfig) -> targets.Target:
+  space = make_space(cfg)
+  if cfg.target == "zipf":
+    return targets.zipf(space, cfg.zipf_exponent)
+  return targets.softmax_normal(space, jax.random.PRNGKey(cfg.target_seed), cfg.temperature)
+
+
+def make_model(cfg: TrainConfig) -> nnx.Module:
+  rngs = nnx.Rngs(cfg.seed)
+  space = make_space(cfg)
+  if cfg.architecture == "tabular":
+    return (TabularARM if cfg.model == "arm" else TabularEBM)(space, rngs=rngs)
+  cls = TransformerARM if cfg.model == "arm" else TransformerEBM
+  return cls(vocab_size=cfg.vocab_size, horizon=cfg.horizon, num_layers=cfg.num_layers,
+             num_heads=cfg.num_heads, dim=cfg.dim, mlp_dim=cfg.mlp_dim, eos=cfg.eos, rngs=rngs)
+
+
+def _batch(cfg: TrainConfig, space: SequenceSpace) -> np.ndarray:
+  """The sequences a Transformer reads for the exact risk: state-covering prefixes (ARM) or all (EBM)."""
+  if cfg.model == "ebm":
+    return np.asarray(space.sequences())
+  V, T = space.vocab_size, space.horizon
+  prefixes = np.zeros((V ** (T - 1), T), np.int32)
+  if T > 1:
+    prefixes[:, : T - 1] = SequenceSpace(V, T - 1).sequences()
+  return prefixes
+
+
+def _loss_fn(cfg: TrainConfig, space: SequenceSpace, target_log_probs, mu):
+  """Exact risk as a function of (model, batch of sequences)."""
+  V, T = space.vocab_size, space.horizon
+
+  def loss(model, batch):
+    if cfg.model == "arm":
+      if cfg.architecture == "tabular":
+        q = model.logit_tables()
+      else:  # row t of prefix j is the state j // V**(T-1-t)
+        logits = model(batch)
+        q = tuple(logits[:: V ** (T - 1 - t), t] for t in range(T))
+      return losses._arm_risk(q, mu, space)
+    if cfg.architecture == "tabular":
+      return losses.ebm_risk(model.scores(), target_log_probs)
+    if cfg.chunk_size:
+      return losses.chunked_ebm_risk(model, batch, target_log_probs, cfg.chunk_size)[0]
+    return losses.ebm_risk(model(batch), target_log_probs)
+
+  return loss
+
+
+def _build(cfg: TrainConfig):
+  """Model, Adam optimiser with the trapezoid schedule, and the schedule, for ``cfg``."""
+  schedule = trapezoid_schedule(cfg.learning_rate, cfg.num_steps, cfg.warmup_steps, cfg.decay_steps)
+  model = make_model(cfg)
+  return model, nnx.Optimizer(model, optax.adam(schedule), wrt=nnx.Param), schedule
+
+
+def _restore(manager, step: int, model, optimizer, run_dir: pathlib.Path):
+  """Restore (model, optimizer) state at ``step`` against an abstract target; one-line errors."""
+  abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, nnx.state((model, optimizer)))
+  try:
+    return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  except Exception as e:  # orbax raises many types; one line for the user
+    raise RunFolderError(f"checkpoint at step {step} in {run_dir / 'checkpoints'} could not be "
+                         f"restored ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+
+
+def load_model(run_dir: str | pathlib.Path, step: int | None = None) -> tuple[nnx.Module, TrainConfig]:
+  """The model of a run folder at checkpoint ``step`` (default: the latest), with its config."""
+  run_dir = pathlib.Path(run_dir).resolve()
+  cfg = TrainConfig(**_read_config(run_dir / "config.json"))
+  model, optimizer, _ = _build(cfg)
+  with ocp.CheckpointManager(run_dir / "checkpoints") as manager:
+    step = manager.latest_step() if step is None else step
+    if step is None:
+      raise RunFolderError(f"no checkpoint in {run_dir / 'checkpoints'}")
+    nnx.update((model, optimizer), _restore(manager, step, model, optimizer, run_dir))
+  return model, cfg
+
+
+def _read_config(path: pathlib.Path) -> dict:
+  try:
+    return json.loads(path.read_text())
+  except (OSError, json.JSONDecodeError) as e:
+    raise RunFolderError(f"{path} could not be read as a run config: {e}") from None
+
+
+def _prepare_folder(run_dir: pathlib.Path, cfg: TrainConfig, resume: bool, overwrite: bool) -> None:
+  """Check the run folder against ``cfg`` before writing anything; then create or clear it."""
+  config_path = run_dir / "config.json"
+  if run_dir.exists() and any(run_dir.iterdir()):
+    if overwrite:
+      shutil.rmtree(run_dir)
+    elif not config_path.exists():
+      raise RunFolderError(f"{run_dir} is not empty and holds no config.json: choose another "
+                           "folder or pass overwrite")
+    else:
+      saved = _read_config(config_path)
+      if saved != dataclasses.asdict(cfg):
+        diff = {k: (saved.get(k), v) for k, v in dataclasses.asdict(cfg).items() if saved.get(k) != v}
+        raise RunFolderError(f"{run_dir} holds a run with a different config (saved, asked): {diff}; "
+                             "pass overwrite to replace it")
+      if not resume:
+        raise RunFolderError(f"{run_dir} already holds this run: pass resume to continue it or "
+                             "overwrite to start again")
+  elif resume:
+    raise RunFolderError(f"nothing to resume: {run_dir} holds no run")
+  run_dir.mkdir(parents=True, exist_ok=True)
+  config_path.write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+
+
+def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False,
+          overwrite: bool = False, progress: bool = True) -> list[dict[str, Any]]:
+  """Train one model by full-batch exact risk minimisation; returns the metrics rows written.
+
+  Each metrics row: ``step``, ``risk`` (exact expected risk), ``gap`` (risk − H(ρ)), ``learning_rate``,
+  ``elapsed_s``. Raises :class:`RunFolderError` (one line) for a folder that cannot be used as asked.
+  """
+  cfg = cfg.validate()
+  run_dir = pathlib.Path(run_dir).resolve()
+  _prepare_folder(run_dir, cfg, resume, overwrite)
+  space, target = make_space(cfg), make_target(cfg)
+  entropy = float(target.entropy())
+  mu = losses.data_marginals(target.log_probs, space)
+
+  devices = jax.devices()[: cfg.num_devices or jax.device_count()]
+  mesh = jax.sharding.Mesh(np.asarray(devices), ("data",))
+  replicated = NamedSharding(mesh, P())
+  batch = _batch(cfg, space)
+  batch_sharding = NamedSharding(mesh, P("data")) if len(batch) % len(devices) == 0 else replicated
+  batch = jax.device_put(jnp.asarray(batch), batch_sharding)
+  target_log_probs = jax.device_put(target.log_probs, replicated)
+  mu = jax.device_put(mu, replicated)
+
+  model, optimizer, schedule = _build(cfg)
+  nnx.update((model, optimizer), jax.device_put(nnx.state((model, optimizer)), replicated))
+  loss_fn = _loss_fn(cfg, space, target_log_probs, mu)
+
+  @nnx.jit
+  def train_step(model, optimizer, batch):
+    loss, grads = nnx.value_and_grad(loss_fn)(model, batch)
+    optimizer.update(model, grads)
+    return loss
+
+  eval_step = nnx.jit(loss_fn)
+
+  manager = ocp.CheckpointManager(
+      run_dir / "checkpoints",
+      options=ocp.CheckpointManagerOptions(max_to_keep=cfg.max_to_keep, create=True))
+  metrics_path = run_dir / "metrics.jsonl"
+  start = 0
+  if resume:
+    start = manager.latest_step() or 0
+    if start:
+      restored = _restore(manager, start, model, optimizer, run_dir)
+      nnx.update((model, optimizer), jax.device_put(restored, replicated))
+  rows = []
+  if metrics_path.exists():  # keep what was measured up to the restored step, drop the rest
+    for line in metrics_path.read_text().splitlines():
+      row = json.loads(line)
+      if row["step"] <= start:
+        rows.append(row)
+  metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+  from tqdm.auto import tqdm
+
+  t0 = time.perf_counter()
+  with metrics_path.open("a") as metrics_file, tqdm(
+      total=cfg.num_steps, initial=start, disable=not progress, desc=f"{cfg.model} {cfg.architecture}",
+      unit="step", dynamic_ncols=True) as bar:
+    for step in range(start, cfg.num_steps):
+      loss = train_step(model, optimizer, batch)
+      done = step + 1
+      bar.update(1)
+      if done % cfg.eval_every == 0 or done == cfg.num_steps or done == 1:
+        risk = float(eval_step(model, batch))
+        row = dict(step=done, risk=risk, gap=risk - entropy, train_loss=float(loss),
+                   learning_rate=float(schedule(done)), elapsed_s=time.perf_counter() - t0)
+        rows.append(row)
+        metrics_file.write(json.dumps(row) + "\n")
+        metrics_file.flush()
+        bar.set_postfix(gap=f"{row['gap']:.3e}")
+      if done % cfg.checkpoint_every == 0 or done == cfg.num_steps:
+        manager.save(done, args=ocp.args.StandardSave(nnx.state((model, optimizer))))
+  manager.wait_until_finished()
+  manager.close()
+  return rows
+
