@@ -6,13 +6,25 @@ See :func:`train` and :class:`TrainConfig`; ``experiments/train.py`` is the comm
 from armebm_jax.training.loop import (
     RunFolderError,
     TrainConfig,
+    Trainer,
     load_model,
     make_model,
     make_space,
     make_target,
+    make_trainer,
     train,
     trapezoid_schedule,
 )
 
-__all__ = ["RunFolderError", "TrainConfig", "load_model", "make_model", "make_space", "make_target", "train",
-           "trapezoid_schedule"]
+__all__ = [
+    "RunFolderError",
+    "TrainConfig",
+    "Trainer",
+    "load_model",
+    "make_model",
+    "make_space",
+    "make_target",
+    "make_trainer",
+    "train",
+    "trapezoid_schedule",
+]

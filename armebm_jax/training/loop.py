@@ -30,7 +30,7 @@ from armebm_jax.models import TabularARM, TabularEBM, TransformerARM, Transforme
 from armebm_jax.spaces import SequenceSpace
 
 __all__ = ["TrainConfig", "RunFolderError", "trapezoid_schedule", "make_space", "make_target",
-           "make_model", "train", "load_model"]
+           "make_model", "make_trainer", "Trainer", "train", "load_model"]
 
 
 class RunFolderError(RuntimeError):
@@ -186,6 +186,10 @@ def load_model(run_dir: str | pathlib.Path, step: int | None = None) -> tuple[nn
   return model, cfg
 
 
+def _next_multiple(step: int, every: int) -> int:
+  return (step // every + 1) * every
+
+
 def _read_config(path: pathlib.Path) -> dict:
   try:
     return json.loads(path.read_text())
@@ -217,16 +221,24 @@ def _prepare_folder(run_dir: pathlib.Path, cfg: TrainConfig, resume: bool, overw
   config_path.write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
 
 
-def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False,
-          overwrite: bool = False, progress: bool = True) -> list[dict[str, Any]]:
-  """Train one model by full-batch exact risk minimisation; returns the metrics rows written.
+@dataclasses.dataclass
+class Trainer:
+  """What :func:`train` runs: the initial state, the sharded batch and the compiled step functions."""
 
-  Each metrics row: ``step``, ``risk`` (exact expected risk), ``gap`` (risk − H(ρ)), ``learning_rate``,
-  ``elapsed_s``. Raises :class:`RunFolderError` (one line) for a folder that cannot be used as asked.
-  """
+  model: nnx.Module
+  optimizer: nnx.Optimizer
+  state: Any              # nnx.State of (model, optimizer), replicated over the mesh
+  batch: jax.Array        # sequences the Transformer reads, sharded over the "data" axis
+  run_steps: Any          # (state, batch, n) -> (state, last loss): n Adam steps in one call
+  evaluate: Any           # (state, batch) -> exact risk
+  schedule: optax.Schedule
+  entropy: float          # H(ρ) = L*
+  replicated: NamedSharding
+
+
+def make_trainer(cfg: TrainConfig) -> Trainer:
+  """Build the model, optimiser, mesh-sharded batch and jitted step functions for ``cfg``."""
   cfg = cfg.validate()
-  run_dir = pathlib.Path(run_dir).resolve()
-  _prepare_folder(run_dir, cfg, resume, overwrite)
   space, target = make_space(cfg), make_target(cfg)
   entropy = float(target.entropy())
   mu = losses.data_marginals(target.log_probs, space)
@@ -244,13 +256,39 @@ def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False
   nnx.update((model, optimizer), jax.device_put(nnx.state((model, optimizer)), replicated))
   loss_fn = _loss_fn(cfg, space, target_log_probs, mu)
 
-  @nnx.jit
-  def train_step(model, optimizer, batch):
-    loss, grads = nnx.value_and_grad(loss_fn)(model, batch)
-    optimizer.update(model, grads)
-    return loss
+  graphdef, state = nnx.split((model, optimizer))
 
-  eval_step = nnx.jit(loss_fn)
+  @jax.jit
+  def run_steps(state, batch, num_steps):
+    """``num_steps`` Adam steps in one compiled loop (no Python dispatch per step)."""
+    def body(_, carry):
+      model, optimizer = nnx.merge(graphdef, carry[0])
+      loss, grads = nnx.value_and_grad(loss_fn)(model, batch)
+      optimizer.update(model, grads)
+      return nnx.state((model, optimizer)), loss
+    return jax.lax.fori_loop(0, num_steps, body, (state, jnp.zeros((), jnp.float32)))
+
+  @jax.jit
+  def evaluate(state, batch):
+    return loss_fn(nnx.merge(graphdef, state)[0], batch)
+
+  return Trainer(model, optimizer, state, batch, run_steps, evaluate, schedule, entropy, replicated)
+
+
+def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False,
+          overwrite: bool = False, progress: bool = True) -> list[dict[str, Any]]:
+  """Train one model by full-batch exact risk minimisation; returns the metrics rows written.
+
+  Each metrics row: ``step``, ``risk`` (exact expected risk), ``gap`` (risk − H(ρ)), ``learning_rate``,
+  ``elapsed_s``. Raises :class:`RunFolderError` (one line) for a folder that cannot be used as asked.
+  """
+  cfg = cfg.validate()
+  run_dir = pathlib.Path(run_dir).resolve()
+  _prepare_folder(run_dir, cfg, resume, overwrite)
+  setup = make_trainer(cfg)
+  model, optimizer, state, batch = setup.model, setup.optimizer, setup.state, setup.batch
+  run_steps, evaluate, schedule, entropy = setup.run_steps, setup.evaluate, setup.schedule, setup.entropy
+  replicated = setup.replicated
 
   manager = ocp.CheckpointManager(
       run_dir / "checkpoints",
@@ -260,8 +298,7 @@ def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False
   if resume:
     start = manager.latest_step() or 0
     if start:
-      restored = _restore(manager, start, model, optimizer, run_dir)
-      nnx.update((model, optimizer), jax.device_put(restored, replicated))
+      state = jax.device_put(_restore(manager, start, model, optimizer, run_dir), replicated)
   rows = []
   if metrics_path.exists():  # keep what was measured up to the restored step, drop the rest
     for line in metrics_path.read_text().splitlines():
@@ -276,20 +313,23 @@ def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False
   with metrics_path.open("a") as metrics_file, tqdm(
       total=cfg.num_steps, initial=start, disable=not progress, desc=f"{cfg.model} {cfg.architecture}",
       unit="step", dynamic_ncols=True) as bar:
-    for step in range(start, cfg.num_steps):
-      loss = train_step(model, optimizer, batch)
-      done = step + 1
-      bar.update(1)
-      if done % cfg.eval_every == 0 or done == cfg.num_steps or done == 1:
-        risk = float(eval_step(model, batch))
-        row = dict(step=done, risk=risk, gap=risk - entropy, train_loss=float(loss),
-                   learning_rate=float(schedule(done)), elapsed_s=time.perf_counter() - t0)
+    step = start
+    while step < cfg.num_steps:  # run to the next evaluation / checkpoint boundary in one call
+      stop = 1 if step == 0 else min(cfg.num_steps, _next_multiple(step, cfg.eval_every),
+                                     _next_multiple(step, cfg.checkpoint_every))
+      state, loss = run_steps(state, batch, stop - step)
+      bar.update(stop - step)
+      step = stop
+      if step % cfg.eval_every == 0 or step == cfg.num_steps or step == 1:
+        risk = float(evaluate(state, batch))
+        row = dict(step=step, risk=risk, gap=risk - entropy, train_loss=float(loss),
+                   learning_rate=float(schedule(step)), elapsed_s=time.perf_counter() - t0)
         rows.append(row)
         metrics_file.write(json.dumps(row) + "\n")
         metrics_file.flush()
         bar.set_postfix(gap=f"{row['gap']:.3e}")
-      if done % cfg.checkpoint_every == 0 or done == cfg.num_steps:
-        manager.save(done, args=ocp.args.StandardSave(nnx.state((model, optimizer))))
+      if step % cfg.checkpoint_every == 0 or step == cfg.num_steps:
+        manager.save(step, args=ocp.args.StandardSave(state))
   manager.wait_until_finished()
   manager.close()
   return rows
