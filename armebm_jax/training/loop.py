@@ -266,7 +266,8 @@ def make_trainer(cfg: TrainConfig) -> Trainer:
       loss, grads = nnx.value_and_grad(loss_fn)(model, batch)
       optimizer.update(model, grads)
       return nnx.state((model, optimizer)), loss
-    return jax.lax.fori_loop(0, num_steps, body, (state, jnp.zeros((), jnp.float32)))
+    loss_type = jax.eval_shape(lambda s: loss_fn(nnx.merge(graphdef, s)[0], batch), state)
+    return jax.lax.fori_loop(0, num_steps, body, (state, jnp.zeros((), loss_type.dtype)))
 
   @jax.jit
   def evaluate(state, batch):
