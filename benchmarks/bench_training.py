@@ -19,10 +19,10 @@ import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from armebm_jax import losses
+from armebm_jax.models import state_covering_prefixes
 from armebm_jax.training import TrainConfig, make_model, make_space, make_target, make_trainer
 
 PAPER_SIZES = {2: dict(num_layers=2, num_heads=2, dim=16, mlp_dim=16),
@@ -53,8 +53,7 @@ def tree_vs_per_sequence(V: int, T: int, N: int) -> float:
   graphdef, state = nnx.split(model)
   fwd = jax.jit(lambda state, x: nnx.merge(graphdef, state)(x))
   space = make_space(cfg)
-  prefixes = np.zeros((V ** (T - 1), T), np.int32)
-  prefixes[:, : T - 1] = make_space(TrainConfig(vocab_size=V, horizon=T - 1)).sequences()
+  prefixes = state_covering_prefixes(space)
   everything = jnp.asarray(space.sequences())
   out = []
   for x in (jnp.asarray(prefixes), everything):

@@ -8,6 +8,13 @@ every EBM gives scores for all sequences of the space (``model.scores()``).
 """
 
 from armebm_jax.models.tabular import TabularARM, TabularEBM
-from armebm_jax.models.transformer import TransformerARM, TransformerEBM, count_params
+from armebm_jax.models.transformer import (
+    TransformerARM,
+    TransformerEBM,
+    count_params,
+    state_covering_prefixes,
+    tables_from_prefix_logits,
+)
 
-__all__ = ["TabularARM", "TabularEBM", "TransformerARM", "TransformerEBM", "count_params"]
+__all__ = ["TabularARM", "TabularEBM", "TransformerARM", "TransformerEBM", "count_params",
+           "state_covering_prefixes", "tables_from_prefix_logits"]

@@ -20,12 +20,32 @@ from flax import nnx
 
 from armebm_jax.spaces import SequenceSpace
 
-__all__ = ["TransformerARM", "TransformerEBM", "count_params"]
+__all__ = ["TransformerARM", "TransformerEBM", "count_params", "state_covering_prefixes",
+           "tables_from_prefix_logits"]
 
 
 def count_params(model: nnx.Module) -> int:
   """Number of scalar parameters (``nnx.Param``) of a model."""
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
+
+
+def state_covering_prefixes(space: SequenceSpace) -> np.ndarray:
+  """``(V**(T-1), T)`` int32: every content prefix of length ``T-1``, padded by one unread token.
+
+  Run through a causal ARM, row ``t`` of prefix ``j`` holds the logits of state ``j // V**(T-1-t)``,
+  so these ``V**(T-1)`` sequences cover every state (``V×`` fewer than one pass per sequence).
+  """
+  V, T = space.vocab_size, space.horizon
+  prefixes = np.zeros((V ** (T - 1), T), np.int32)
+  if T > 1:
+    prefixes[:, : T - 1] = SequenceSpace(V, T - 1).sequences()
+  return prefixes
+
+
+def tables_from_prefix_logits(logits: jax.Array, space: SequenceSpace) -> tuple[jax.Array, ...]:
+  """Logit tables from an ARM's ``(V**(T-1), T, A)`` logits on :func:`state_covering_prefixes`."""
+  V, T = space.vocab_size, space.horizon
+  return tuple(logits[:: V ** (T - 1 - t), t] for t in range(T))
 
 
 def _check_sizes(vocab_size, horizon, num_layers, num_heads, dim, mlp_dim):
@@ -126,12 +146,8 @@ class TransformerARM(_Transformer):
     is never read): their prefixes cover every state, ``V×`` fewer evaluations than one pass per
     sequence. Row ``t`` of sequence ``j`` is the state ``j // V**(T-1-t)``.
     """
-    V, T = self.space.vocab_size, self.space.horizon
-    prefixes = np.zeros((V ** (T - 1), T), np.int32)
-    if T > 1:
-      prefixes[:, : T - 1] = SequenceSpace(V, T - 1).sequences()
-    logits = self(jnp.asarray(prefixes))  # (V**(T-1), T, A)
-    return tuple(logits[:: V ** (T - 1 - t), t] for t in range(T))
+    return tables_from_prefix_logits(self(jnp.asarray(state_covering_prefixes(self.space))),
+                                     self.space)
 
 
 class TransformerEBM(_Transformer):

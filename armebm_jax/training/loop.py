@@ -26,7 +26,14 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from armebm_jax import losses, targets
-from armebm_jax.models import TabularARM, TabularEBM, TransformerARM, TransformerEBM
+from armebm_jax.models import (
+    TabularARM,
+    TabularEBM,
+    TransformerARM,
+    TransformerEBM,
+    state_covering_prefixes,
+    tables_from_prefix_logits,
+)
 from armebm_jax.spaces import SequenceSpace
 
 __all__ = ["TrainConfig", "RunFolderError", "trapezoid_schedule", "make_space", "make_target",
@@ -126,26 +133,18 @@ def make_model(cfg: TrainConfig) -> nnx.Module:
 
 def _batch(cfg: TrainConfig, space: SequenceSpace) -> np.ndarray:
   """The sequences a Transformer reads for the exact risk: state-covering prefixes (ARM) or all (EBM)."""
-  if cfg.model == "ebm":
-    return np.asarray(space.sequences())
-  V, T = space.vocab_size, space.horizon
-  prefixes = np.zeros((V ** (T - 1), T), np.int32)
-  if T > 1:
-    prefixes[:, : T - 1] = SequenceSpace(V, T - 1).sequences()
-  return prefixes
+  return np.asarray(space.sequences()) if cfg.model == "ebm" else state_covering_prefixes(space)
 
 
 def _loss_fn(cfg: TrainConfig, space: SequenceSpace, target_log_probs, mu):
   """Exact risk as a function of (model, batch of sequences)."""
-  V, T = space.vocab_size, space.horizon
 
   def loss(model, batch):
     if cfg.model == "arm":
       if cfg.architecture == "tabular":
         q = model.logit_tables()
-      else:  # row t of prefix j is the state j // V**(T-1-t)
-        logits = model(batch)
-        q = tuple(logits[:: V ** (T - 1 - t), t] for t in range(T))
+      else:
+        q = tables_from_prefix_logits(model(batch), space)
       return losses._arm_risk(q, mu, space)
     if cfg.architecture == "tabular":
       return losses.ebm_risk(model.scores(), target_log_probs)
