@@ -14,6 +14,7 @@ import json
 import pathlib
 import shutil
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -233,6 +234,7 @@ class Trainer:
   schedule: optax.Schedule
   entropy: float          # H(ρ) = L*
   replicated: NamedSharding
+  graphdef: Any           # nnx.merge(graphdef, state)[0] is the model at ``state``
 
 
 def make_trainer(cfg: TrainConfig) -> Trainer:
@@ -272,15 +274,18 @@ def make_trainer(cfg: TrainConfig) -> Trainer:
   def evaluate(state, batch):
     return loss_fn(nnx.merge(graphdef, state)[0], batch)
 
-  return Trainer(model, optimizer, state, batch, run_steps, evaluate, schedule, entropy, replicated)
+  return Trainer(model, optimizer, state, batch, run_steps, evaluate, schedule, entropy, replicated,
+                 graphdef)
 
 
 def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False,
-          overwrite: bool = False, progress: bool = True) -> list[dict[str, Any]]:
+          overwrite: bool = False, progress: bool = True,
+          metrics_fn: Callable[[nnx.Module], dict[str, float]] | None = None) -> list[dict[str, Any]]:
   """Train one model by full-batch exact risk minimisation; returns the metrics rows written.
 
   Each metrics row: ``step``, ``risk`` (exact expected risk), ``gap`` (risk − H(ρ)), ``learning_rate``,
-  ``elapsed_s``. Raises :class:`RunFolderError` (one line) for a folder that cannot be used as asked.
+  ``elapsed_s``, plus whatever ``metrics_fn(model)`` returns at each evaluation (e.g. distances to a
+  reference model). Raises :class:`RunFolderError` (one line) for a folder that cannot be used as asked.
   """
   cfg = cfg.validate()
   run_dir = pathlib.Path(run_dir).resolve()
@@ -324,6 +329,8 @@ def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False
         risk = float(evaluate(state, batch))
         row = dict(step=step, risk=risk, gap=risk - entropy, train_loss=float(loss),
                    learning_rate=float(schedule(step)), elapsed_s=time.perf_counter() - t0)
+        if metrics_fn is not None:
+          row.update({k: float(v) for k, v in metrics_fn(nnx.merge(setup.graphdef, state)[0]).items()})
         rows.append(row)
         metrics_file.write(json.dumps(row) + "\n")
         metrics_file.flush()
