@@ -9,7 +9,7 @@ folder (config.json, metrics.jsonl, checkpoints) under OUT/runs/.
 
 Covered: Prop. 1 (bijection), Prop. 2 with Transformers (gaps, logits distances before/after the map),
 Fig. 5 (KL vs sup-norm and the Prop. 3 bound), the function-space (tabular) check, the conversion cost
-of M vs M⁻¹, and the lookahead table. Not yet: the η sweep (Figs. 6–7) and gradient noise (Fig. 8).
+of M vs M⁻¹, the η sweep (Figs. 6–7), gradient noise (Fig. 8) and the lookahead table.
 """
 
 from __future__ import annotations
@@ -34,7 +34,13 @@ import numpy as np  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
 import armebm_jax as ae  # noqa: E402
-from armebm_jax.training import TrainConfig, load_model, make_target, train  # noqa: E402
+from armebm_jax.training import (  # noqa: E402
+    TrainConfig,
+    gradient_noise_fn,
+    load_model,
+    make_target,
+    train,
+)
 
 PAPER_SIZES = {2: dict(num_layers=2, num_heads=2, dim=16, mlp_dim=16),
                3: dict(num_layers=3, num_heads=4, dim=64, mlp_dim=64)}
@@ -51,15 +57,21 @@ class Mode:
   learning_rate: float
   eval_every: int
   tabular_steps: int
+  eta_grid: tuple      # η sweep (Figs. 6–7) on the first configuration, Zipf, first seed
+  noise_batch: int = 64      # Fig. 8: sequences per minibatch ...
+  noise_batches: int = 32    # ... and minibatches drawn at each evaluation
 
 
 QUICK = Mode(configs=((8, 4, 2),), targets=("zipf", "softmax_normal"), seeds=(0,), num_steps=600,
-             warmup_steps=50, decay_steps=100, learning_rate=1e-2, eval_every=50, tabular_steps=2000)
+             warmup_steps=50, decay_steps=100, learning_rate=1e-2, eval_every=50, tabular_steps=2000,
+             eta_grid=(1e-3, 1e-2, 1e-1))
 FULL = Mode(configs=((8, 4, 2), (4, 8, 2), (8, 4, 3), (4, 8, 3)), targets=("zipf", "softmax_normal"),
             seeds=(0, 1, 2), num_steps=5000, warmup_steps=100, decay_steps=100, learning_rate=1e-2,
-            eval_every=50, tabular_steps=3000)
+            eval_every=50, tabular_steps=3000,
+            eta_grid=(1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1))
 TINY = Mode(configs=((2, 3, 2),), targets=("zipf",), seeds=(0,), num_steps=60, warmup_steps=5,
-            decay_steps=10, learning_rate=1e-2, eval_every=20, tabular_steps=200)  # the test suite
+            decay_steps=10, learning_rate=1e-2, eval_every=20, tabular_steps=200,
+            eta_grid=(1e-1, 1e-2), noise_batch=8, noise_batches=4)  # the test suite
 
 
 # ----------------------------------------------------------------------------------------- Prop. 1
@@ -82,7 +94,7 @@ def check_bijection(spaces_vte=BIJECTION_SPACES) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- Prop. 2
-def arm_metrics_fn(r_star, space):
+def arm_metrics_fn(r_star, space, extra=None):
   """Distances from an ARM to the trained EBM R* (PAPER.md §7 definitions), for each evaluation."""
   m_star = ae.rewards_to_logits(r_star, space)
   m_star_c = ae.center_logits(m_star, space)
@@ -95,7 +107,7 @@ def arm_metrics_fn(r_star, space):
     after = ae.sup_distance(ae.center_logits(q, space), m_star_c, space)
     # Logits are defined up to a per-state shift, and shifting q or M(r*) per state changes neither
     # distribution, so Prop. 3 holds with the centred distance: KL ≤ 2T·‖c(M(r*)) − c(q)‖∞.
-    return dict(
+    return (extra(model) if extra else {}) | dict(
         before_map=jnp.max(jnp.abs((summed - summed.mean()) - (R_star - R_star.mean()))),
         after_map=after,
         kl_ebm_arm=ae.kl_divergence(log_p_ebm, ae.sequence_log_probs(q, space)),
@@ -105,26 +117,33 @@ def arm_metrics_fn(r_star, space):
   return metrics
 
 
-def run_pair(out: pathlib.Path, mode: Mode, V, T, N, target, seed, architecture="transformer"):
-  common = dict(vocab_size=V, horizon=T, target=target, seed=seed, learning_rate=mode.learning_rate,
-                eval_every=mode.eval_every, architecture=architecture)
+def run_pair(out: pathlib.Path, mode: Mode, V, T, N, target, seed, architecture="transformer",
+             learning_rate=None, noise=False):
+  """Train the EBM, then the ARM with its distances to the trained EBM; ``noise`` adds Fig. 8 stats."""
+  common = dict(vocab_size=V, horizon=T, target=target, seed=seed,
+                learning_rate=learning_rate or mode.learning_rate, eval_every=mode.eval_every,
+                architecture=architecture)
   if architecture == "transformer":
     common |= PAPER_SIZES[N] | dict(num_steps=mode.num_steps, warmup_steps=mode.warmup_steps,
                                     decay_steps=mode.decay_steps)
     common["checkpoint_every"] = max(mode.num_steps // 5, 1)
   else:
     common |= dict(num_steps=mode.tabular_steps, warmup_steps=mode.warmup_steps,
-                   decay_steps=mode.decay_steps, learning_rate=0.1,
+                   decay_steps=mode.decay_steps, learning_rate=learning_rate or 0.1,
                    checkpoint_every=mode.tabular_steps)
   name = f"{architecture}_V{V}T{T}N{N}_{target}_s{seed}"
+  if learning_rate:
+    name += f"_lr{learning_rate:g}"
   ebm_cfg = TrainConfig(model="ebm", **common)
   arm_cfg = TrainConfig(model="arm", **common)
   ebm_dir, arm_dir = out / "runs" / f"{name}_ebm", out / "runs" / f"{name}_arm"
-  ebm_rows = _train_or_resume(ebm_cfg, ebm_dir)
+  noise_of = (lambda cfg: gradient_noise_fn(cfg, batch_size=mode.noise_batch,
+                                            num_batches=mode.noise_batches)) if noise else lambda cfg: None
+  ebm_rows = _train_or_resume(ebm_cfg, ebm_dir, noise_of(ebm_cfg))
   ebm, _ = load_model(ebm_dir)
   space = ebm.space
   r_star = ae.scores_to_rewards(ebm.scores().astype(jnp.float64), space)
-  arm_rows = _train_or_resume(arm_cfg, arm_dir, arm_metrics_fn(r_star, space))
+  arm_rows = _train_or_resume(arm_cfg, arm_dir, arm_metrics_fn(r_star, space, noise_of(arm_cfg)))
   final = arm_rows[-1]
   return dict(name=name, vocab_size=V, horizon=T, num_layers=N, target=target, seed=seed,
               architecture=architecture, learning_rate=common["learning_rate"],
@@ -137,6 +156,118 @@ def run_pair(out: pathlib.Path, mode: Mode, V, T, N, target, seed, architecture=
 def _train_or_resume(cfg, run_dir, metrics_fn=None):
   resume = (run_dir / "config.json").exists()
   return train(cfg, run_dir, resume=resume, progress=False, metrics_fn=metrics_fn)
+
+
+# ----------------------------------------------------------------------------------------- Figs. 6–8
+NOISE_STEPS = 900  # Fig. 8 covers the first ~900 steps
+
+
+def _area(curve, key="gap"):
+  """Area under a metrics curve over its steps (the paper's η criterion: least area)."""
+  steps = np.array([r["step"] for r in curve], np.float64)
+  return float(np.sum(np.diff(steps) * 0.5 * (np.array([r[key] for r in curve])[1:]
+                                             + np.array([r[key] for r in curve])[:-1])))
+
+
+def eta_sweep(out: pathlib.Path, mode: Mode, runs: list[dict], bar=None) -> list[dict]:
+  """Train ARM and EBM Transformers at each η of the grid on the first configuration (Zipf, first seed)."""
+  V, T, N = mode.configs[0]
+  seed = mode.seeds[0]
+  rows = []
+  for eta in mode.eta_grid:
+    if eta == mode.learning_rate:  # the main run already is this point of the sweep
+      pair = next(r for r in runs if r["architecture"] == "transformer" and r["target"] == "zipf"
+                  and (r["vocab_size"], r["horizon"], r["num_layers"], r["seed"]) == (V, T, N, seed))
+    else:
+      if bar is not None:
+        bar.set_postfix_str(f"η sweep ({V},{T}) N={N} η={eta:g}")
+      pair = run_pair(out, mode, V, T, N, "zipf", seed, "transformer", learning_rate=eta)
+      if bar is not None:
+        bar.update(1)
+    rows.append(dict(learning_rate=eta, arm_final_gap=pair["arm_final_gap"],
+                     ebm_final_gap=pair["ebm_final_gap"], arm_area=_area(pair["arm_curve"]),
+                     ebm_area=_area(pair["ebm_curve"]), arm_curve=pair["arm_curve"],
+                     ebm_curve=pair["ebm_curve"]))
+  return rows
+
+
+def eta_figures(out: pathlib.Path, rows: list[dict], config: tuple) -> list[str]:
+  V, T, N = config
+  etas = [r["learning_rate"] for r in rows]
+  fig, ax = plt.subplots(figsize=(5.5, 4))
+  ax.plot(etas, [max(r["ebm_final_gap"], 1e-12) for r in rows], "o-", label="EBM", color="C0")
+  ax.plot(etas, [max(r["arm_final_gap"], 1e-12) for r in rows], "s-", label="ARM", color="C1")
+  ax.set(xscale="log", yscale="log", xlabel="learning rate η", ylabel="final optimality gap",
+         title=f"Fig. 6: final gap vs η (({V},{T}) N={N}, Zipf)")
+  ax.legend()
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(out / "figures" / "eta_final_gap.png", dpi=90)
+  plt.close(fig)
+  cols = min(3, len(rows))
+  nrows = -(-len(rows) // cols)
+  fig, axes = plt.subplots(nrows, cols, figsize=(4.5 * cols, 3.2 * nrows), squeeze=False)
+  for ax, r in zip(axes.flat, rows, strict=False):
+    for key, label, color in (("ebm_curve", "EBM", "C0"), ("arm_curve", "ARM", "C1")):
+      ax.plot([x["step"] for x in r[key]], [max(x["gap"], 1e-12) for x in r[key]], label=label,
+              color=color)
+    ax.set(yscale="log", xlabel="step", ylabel="gap", title=f"η = {r['learning_rate']:g}")
+    ax.grid(alpha=0.3)
+  for ax in axes.flat[len(rows):]:
+    ax.axis("off")
+  axes[0][0].legend()
+  fig.suptitle(f"Fig. 7: training curves per η (({V},{T}) N={N}, Zipf)")
+  fig.tight_layout()
+  fig.savefig(out / "figures" / "eta_curves.png", dpi=90)
+  plt.close(fig)
+  return ["figures/eta_final_gap.png", "figures/eta_curves.png"]
+
+
+def noise_summary(runs: list[dict]) -> list[dict]:
+  """Median GNS / coherence / SNR over the first NOISE_STEPS steps, per configuration, EBM and ARM."""
+  groups = {}
+  for r in runs:
+    if "gns" in r["arm_curve"][0]:
+      groups.setdefault((r["vocab_size"], r["horizon"], r["num_layers"]), []).append(r)
+  out = []
+  for (V, T, N), ps in groups.items():
+    row = dict(vocab_size=V, horizon=T, num_layers=N, seeds=len(ps))
+    for model in ("ebm", "arm"):
+      for key in ("gns", "coherence", "snr"):
+        row[f"{model}_{key}"] = float(np.median([x[key] for p in ps for x in p[f"{model}_curve"]
+                                                 if x["step"] <= NOISE_STEPS]))
+    out.append(row)
+  return out
+
+
+def noise_figures(out: pathlib.Path, runs: list[dict], batch: int) -> list[str]:
+  names = []
+  groups = {}
+  for r in runs:
+    if "gns" in r["arm_curve"][0]:
+      groups.setdefault((r["vocab_size"], r["horizon"], r["num_layers"]), []).append(r)
+  for (V, T, N), ps in groups.items():
+    fig, axes = plt.subplots(1, 4, figsize=(18, 3.6))
+    for model, color in (("ebm", "C0"), ("arm", "C1")):
+      curves = [[x for x in p[f"{model}_curve"] if x["step"] <= NOISE_STEPS] for p in ps]
+      for ax, key in zip(axes, ("gap", "gns", "coherence", "snr"), strict=True):
+        _band(ax, curves, key, model.upper(), color)
+    for ax, (key, title) in zip(axes, (("gap", "optimality gap"), ("gns", "gradient noise scale (↓)"),
+                                       ("coherence", "gradient coherence (↑)"),
+                                       ("snr", "coordinate-wise SNR (↑)")), strict=True):
+      ax.set(xlabel="step", ylabel=key, title=title)
+      ax.grid(alpha=0.3)
+      ax.legend()
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
+    fig.suptitle(f"Fig. 8: gradient noise, ({V},{T}) N={N}, Zipf, minibatches of B = {batch} "
+                 "sequences from ρ")
+    fig.tight_layout()
+    name = f"figures/noise_V{V}T{T}N{N}.png"
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    names.append(name)
+  return names
 
 
 # ----------------------------------------------------------------------------------------- cost
@@ -299,6 +430,30 @@ def write_report(out: pathlib.Path, mode_name: str, argv: list[str], results: di
                f"{cost[-1]['horizon']} | exponential vs linear | tree {cost[0]['tree_s']:.1e}→"
                f"{cost[-1]['tree_s']:.1e} s, path {cost[0]['path_s']:.1e}→{cost[-1]['path_s']:.1e} s "
                f"| {'yes' if cost[-1]['tree_s'] > cost[-1]['path_s'] else 'NO'} |")
+  sweep = results["eta_sweep"]
+  best = {m: min(sweep, key=lambda r, m=m: r[f"{m}_area"])["learning_rate"] for m in ("ebm", "arm")}
+  grid = ", ".join(f"{r['learning_rate']:g}" for r in sweep)
+  lines.append(f"| Figs. 6–7: best η (least area under the gap curve) EBM / ARM, grid {{{grid}}} "
+               f"| both 1e-2 | {best['ebm']:g} / {best['arm']:g} "
+               f"| {'yes (same η)' if best['ebm'] == best['arm'] else 'NO (different η)'} |")
+  at_best = next(r for r in sweep if r["learning_rate"] == best["ebm"])
+  lines.append(f"| Fig. 6: final gap at the EBM's best η, EBM / ARM | EBM ≈ 2e-5, ARM ≈ 1.2e-4 "
+               f"| {_fmt(at_best['ebm_final_gap'])} / {_fmt(at_best['arm_final_gap'])} | (values) |")
+  top = max(sweep, key=lambda r: r["learning_rate"])
+  robust = top["arm_final_gap"] <= top["ebm_final_gap"]
+  lines.append(f"| Fig. 6: final gap at η = {top['learning_rate']:g}, EBM / ARM (ARM more robust) "
+               f"| 0.8 / 0.35 at η = 0.1 | {_fmt(top['ebm_final_gap'])} / {_fmt(top['arm_final_gap'])} "
+               f"| {'yes (ARM ≤ EBM)' if robust else 'NO (ARM > EBM)'} |")
+  for row in results["gradient_noise"]:
+    ratios = [max(row[f"ebm_{k}"], row[f"arm_{k}"]) / max(min(row[f"ebm_{k}"], row[f"arm_{k}"]), 1e-30)
+              for k in ("gns", "coherence", "snr")]
+    lines.append(
+        f"| Fig. 8 ({row['vocab_size']},{row['horizon']}) N={row['num_layers']}, B = "
+        f"{results['noise_batch_size']}: median GNS / coherence / SNR over steps ≤ {NOISE_STEPS}, EBM vs "
+        f"ARM | similar (GNS 0.05..5, coherence 0.2..1, SNR 0.4..3) "
+        f"| EBM {row['ebm_gns']:.2f} / {row['ebm_coherence']:.2f} / {row['ebm_snr']:.2f}; "
+        f"ARM {row['arm_gns']:.2f} / {row['arm_coherence']:.2f} / {row['arm_snr']:.2f} "
+        f"| {'yes (each within 10×)' if max(ratios) <= 10 else 'NO (a ratio above 10×)'} |")
   lines += ["", f"Transformers trained for {results['transformer_steps']} steps here (the paper: about "
             "5,000). Where a value of ours is larger than the paper's (gaps, after-map distance, KL), "
             "that is the first thing to suspect; the qualitative claims (ARM and EBM gaps track each "
@@ -313,7 +468,24 @@ def write_report(out: pathlib.Path, mode_name: str, argv: list[str], results: di
     for t in range(len(r["q"])):
       lines.append(f"| {r['sequence']} | {t + 1} | {r['q'][t]:.3f} | {r['reward'][t]:.3f} "
                    f"| {r['v_next'][t]:.3f} | {r['log_prob'][t]:.3f} |")
-  lines += ["", "## Not covered yet", "", "The η sweep (Figs. 6–7) and gradient noise (Fig. 8)."]
+  lines += ["", "## How these were measured", "",
+            f"- η sweep: ARM and EBM Transformers on {results['eta_sweep_config']}, Zipf target, "
+            "each η trained with the same schedule and number "
+            "of steps as the main runs; the best η is the one with the least area under the optimality-"
+            "gap curve (the paper's criterion).",
+            f"- Gradient noise: at each evaluation of the Zipf Transformer runs, {results['noise_batches']} "
+            f"minibatches of B = {results['noise_batch_size']} sequences drawn from ρ (the same draws "
+            "at every evaluation); g_B is the minibatch risk gradient (ARM: teacher forcing; EBM: "
+            "log Z exact − mean R(y_b)) and g the exact gradient used for training. As in the paper's "
+            "Fig. 8 caption, GNS := E‖g_B − g‖²/‖g‖² (B·GNS is McCandlish et al.'s B_simple), "
+            "coherence := ‖E g_B‖²/E‖g_B‖², SNR := mean_i |μ_i|/σ_i over coordinates that vary. "
+            "Our runs minimise the exact full-batch risk, so ‖g‖ → 0 as they converge while the "
+            "per-sequence gradients do not: GNS grows by orders of magnitude along training and "
+            "coherence falls. The paper's Fig. 8 (its loss is still ≈ 0.4 at step 900) is taken "
+            "far from convergence, so compare EBM with ARM at equal steps here, not our values with "
+            "the paper's.",
+            "- Logits distances (PAPER.md §7): before map max_y |(Σ_t q − mean) − (R* − mean)|; after "
+            "map ‖c(q) − c(M(r*))‖∞ with c centring each state's row."]
   (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
@@ -334,23 +506,34 @@ def main(argv: list[str] | None = None) -> int:
   jobs = [(V, T, N, target, seed, arch) for (V, T, N) in mode.configs for target in mode.targets
           for seed in mode.seeds for arch in ("transformer", "tabular")]
   results = {}
-  with tqdm(total=len(jobs) + 3, desc="reproduce", unit="job") as bar:
+  sweep_jobs = sum(eta != mode.learning_rate for eta in mode.eta_grid)
+  with tqdm(total=len(jobs) + sweep_jobs + 3, desc="reproduce", unit="job") as bar:
     results["bijection"] = check_bijection(((2, 3, True), (3, 2, False)) if mode_name == "tiny"
                                            else BIJECTION_SPACES)
     bar.update(1)
     runs = []
     for V, T, N, target, seed, arch in jobs:
       bar.set_postfix_str(f"{arch} ({V},{T}) N={N} {target} s{seed}")
-      runs.append(run_pair(out, mode, V, T, N, target, seed, arch))
+      runs.append(run_pair(out, mode, V, T, N, target, seed, arch,
+                           noise=arch == "transformer" and target == "zipf"))
       bar.update(1)
+    results["eta_sweep"] = eta_sweep(out, mode, runs, bar)
     results["conversion_cost"] = conversion_cost(range(2, 10) if mode_name != "tiny" else range(2, 5))
     bar.update(1)
     first = next(r for r in runs if r["architecture"] == "transformer" and r["target"] == "zipf")
     results["lookahead"] = lookahead(out, first)
     bar.update(1)
-  figs = figures(out, runs) + [cost_figure(out, results["conversion_cost"]),
-                               lookahead_figure(out, results["lookahead"])]
+  figs = (figures(out, runs) + eta_figures(out, results["eta_sweep"], mode.configs[0])
+          + noise_figures(out, runs, mode.noise_batch)
+          + [cost_figure(out, results["conversion_cost"]), lookahead_figure(out, results["lookahead"])])
   results["runs"] = [{k: v for k, v in r.items() if not k.endswith("_curve")} for r in runs]
+  results["eta_sweep"] = [{k: v for k, v in r.items() if not k.endswith("_curve")}
+                          for r in results["eta_sweep"]]
+  results["gradient_noise"] = noise_summary(runs)
+  results["noise_batch_size"] = mode.noise_batch
+  results["noise_batches"] = mode.noise_batches
+  V, T, N = mode.configs[0]
+  results["eta_sweep_config"] = f"(V, T) = ({V}, {T}), N = {N}, seed {mode.seeds[0]}"
   results["transformer_steps"] = mode.num_steps
   (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
   write_report(out, mode_name, argv, results, figs, time.perf_counter() - start)

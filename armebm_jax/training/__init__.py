@@ -15,10 +15,13 @@ from armebm_jax.training.loop import (
     train,
     trapezoid_schedule,
 )
+from armebm_jax.training.noise import gradient_noise, gradient_noise_fn
 
 __all__ = [
     "RunFolderError",
     "TrainConfig",
+    "gradient_noise",
+    "gradient_noise_fn",
     "Trainer",
     "load_model",
     "make_model",
