@@ -145,6 +145,27 @@ class SequenceSpace:
       idx = jnp.where(step, idx * self.vocab_size + jnp.minimum(tok, self.vocab_size - 1), idx)
     return jnp.stack(out)
 
+  def sequence_index(self, tokens: jax.Array) -> jax.Array:
+    """Position of a response in :meth:`sequences` order (int32 scalar); works under jit/vmap.
+
+    Example:
+      >>> space = SequenceSpace(3, 2, eos=True)      # [EOS], [0,EOS], [1,EOS], [2,EOS]
+      >>> int(space.sequence_index(jnp.array([2, 3])))
+      3
+    """
+    tokens = jnp.asarray(tokens)
+    if tokens.shape != (self.horizon,):
+      raise ValueError(f"tokens: expected shape ({self.horizon},), got {tokens.shape}")
+    V = self.vocab_size
+    content = tokens < V
+    idx = jnp.zeros((), jnp.int32)
+    for t in range(self.horizon):
+      idx = jnp.where(content[t], idx * V + tokens[t].astype(jnp.int32), idx)
+    if not self.eos:
+      return idx
+    offsets = jnp.asarray(np.cumsum((0,) + self.num_states), jnp.int32)
+    return offsets[jnp.sum(content)] + idx
+
   # ----------------------------------------------------------------------------------- tables
   def full_tables(self, fill_value: float = 0.0, dtype=jnp.float32) -> tuple[jax.Array, ...]:
     """Tables holding ``fill_value`` at every allowed entry and ``-inf`` elsewhere."""

@@ -34,6 +34,21 @@ class TabularARM(nnx.Module):
     last = jnp.where(self.space.valid_masks()[-1], tables[-1], -jnp.inf)
     return (*tables[:-1], last)
 
+  def __call__(self, tokens_xT: jax.Array) -> jax.Array:
+    """Next-token logits along responses ``(..., T) -> (..., T, A)``, like a causal Transformer's.
+
+    Row ``t`` is ``q(s_t, ·)`` with ``s_t = y_<t``; rows after EOS hold the EOS state's row (they are
+    masked by :func:`~armebm_jax.token_values.batch_token_values` with ``eos_id``).
+    """
+    tokens_xT = jnp.asarray(tokens_xT)
+    if tokens_xT.shape[-1:] != (self.space.horizon,):
+      raise ValueError(f"tokens_xT: expected (..., {self.space.horizon}), got {tokens_xT.shape}")
+    tables = self.logit_tables()
+    flat = tokens_xT.reshape(-1, self.space.horizon)
+    states = jax.vmap(self.space.state_indices)(flat)
+    rows = jnp.stack([tables[t][states[:, t]] for t in range(self.space.horizon)], axis=1)
+    return rows.reshape(tokens_xT.shape + (self.space.num_actions,))
+
 
 class TabularEBM(nnx.Module):
   """Free scores ``R(y)`` for every sequence of the space, in ``sequences()`` order."""

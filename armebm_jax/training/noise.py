@@ -42,9 +42,9 @@ def gradient_noise(batch_grads_KxD: jax.Array, full_grad_D: jax.Array, batch_siz
     batch_size: ``B``, the number of sequences per minibatch.
 
   Returns:
-    ``dict(gns=..., b_simple=..., coherence=..., snr=...)`` of scalars. The SNR averages over the coordinates whose
-    minibatch gradient varies above rounding (``σ_i > 16 ε max|g_B|``); coordinates no minibatch can
-    move (e.g. a bias whose gradient cancels exactly) are left out instead of counted as 0/0.
+    ``dict(gns=..., b_simple=..., coherence=..., snr=...)`` of scalars. The SNR averages over the
+    coordinates whose minibatch gradient varies above rounding (``σ_i > 16 ε max|g_B|``); coordinates
+    no minibatch can move (e.g. a bias whose gradient cancels exactly) are left out, not counted 0/0.
 
   Example:
     >>> g = jnp.array([1.0, 0.0]); gB = g + jnp.array([[0.5, 0.1], [-0.5, -0.1]])
@@ -71,7 +71,7 @@ def gradient_noise(batch_grads_KxD: jax.Array, full_grad_D: jax.Array, batch_siz
 
 def gradient_noise_fn(cfg, *, batch_size: int = 64, num_batches: int = 32, seed: int = 0
                       ) -> Callable[[nnx.Module], dict[str, jax.Array]]:
-  """``model -> dict(gns, b_simple, coherence, snr)`` for the model of a :class:`TrainConfig` (a ``metrics_fn``).
+  """``model -> dict(gns, b_simple, coherence, snr)`` for a :class:`TrainConfig`'s model (a ``metrics_fn``).
 
   Draws ``num_batches × batch_size`` sequences from the config's target once (the same draws at every
   call, so curves along training are not jittered by resampling) and compares the minibatch gradients
