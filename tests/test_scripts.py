@@ -58,8 +58,18 @@ def test_reproduce_tiny_writes_report_results_and_figures(tmp_path):
   (noise,) = results["gradient_noise"]
   assert 0 < noise["ebm_coherence"] <= 1 and 0 < noise["arm_coherence"] <= 1
   assert noise["ebm_gns"] > 0 and noise["arm_snr"] > 0
+  distillation = results["distillation"]
+  assert set(distillation["objectives"]["curves"]) == {"forward_kl", "forward_kl_exact", "reverse_kl",
+                                                        "reverse_kl_exact", "soft_bellman"}
+  for rows in distillation["objectives"]["curves"].values():
+    assert rows[-1]["step"] == 20 and rows[-1]["forward_kl"] < rows[0]["forward_kl"]
+    assert all(r["forward_kl"] <= r["certificate"] and r["reverse_kl"] <= r["certificate"] for r in rows)
+  policies = distillation["lookahead"]["policies"]
+  assert policies["EBM = ARM M(r) (exact)"]["success"] > 0.9 > 0.2 > policies["myopic softmax(r)"]["success"]
+  assert "## Distillation and alignment" in report
   figures = sorted(p.name for p in (tmp_path / "figures").iterdir())
-  assert figures == ["conversion_cost.png", "eta_curves.png", "eta_final_gap.png", "lookahead.png",
-                     "noise_V2T3N2.png", "tabular_V2T3N2_zipf.png", "transformer_V2T3N2_zipf.png"]
+  assert figures == ["conversion_cost.png", "distill_lookahead.png", "distill_objectives.png",
+                     "eta_curves.png", "eta_final_gap.png", "lookahead.png", "noise_V2T3N2.png",
+                     "tabular_V2T3N2_zipf.png", "transformer_V2T3N2_zipf.png"]
   # Started again on the same folder, every run resumes from its checkpoints instead of retraining.
   assert script.main(["--tiny", "--out", str(tmp_path)]) == 0
