@@ -58,9 +58,12 @@ def kl_regularized_policy(ref, rewards, space: SequenceSpace, beta: float) -> tu
   Returns:
     Normalised log-probability tables (valid logits of ``π*``; forbidden entries ``-inf``).
 
-  Example:
-    >>> log_pi = kl_regularized_policy(ref_q, R, space, beta=0.5)
-    >>> ae.sequence_log_probs(log_pi, space)   # = log p_ref + 2 R − log Z_β
+  Examples:
+    >>> space = ae.SequenceSpace(3, 3)
+    >>> ref = space.random_tables(jax.random.PRNGKey(0))           # reference policy's logits
+    >>> R = jnp.arange(27.0) / 27                                  # a sequence reward
+    >>> log_pi = ae.kl_regularized_policy(ref, R, space, beta=0.5)
+    >>> log_p = ae.sequence_log_probs(log_pi, space)               # = log p_ref + R/β − log Z_β
   """
   ref_q = _reference_tables(ref, space)
   r = _rewards(rewards, space, beta)
@@ -69,7 +72,13 @@ def kl_regularized_policy(ref, rewards, space: SequenceSpace, beta: float) -> tu
 
 
 def kl_regularized_value(ref, rewards, space: SequenceSpace, beta: float) -> jax.Array:
-  r"""The optimal value ``max_p E_p[R] − β KL(p ‖ p_ref) = β log Z_β``, exactly (root soft value)."""
+  r"""The optimal value ``max_p E_p[R] − β KL(p ‖ p_ref) = β log Z_β``, exactly (root soft value).
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 3)
+    >>> ref = space.random_tables(jax.random.PRNGKey(0))
+    >>> ae.kl_regularized_value(ref, jnp.arange(27.0) / 27, space, beta=0.5)   # max E[R] − β KL
+  """
   ref_q = _reference_tables(ref, space)
   r = _rewards(rewards, space, beta)
   return beta * bellman._sweep(r, space, ref_q)[1][0][0]

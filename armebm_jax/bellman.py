@@ -95,12 +95,11 @@ def rewards_to_logits(r: Sequence[jax.Array], space: SequenceSpace,
   Returns:
     The logits ``q``, a tuple of tables with the shapes and dtype of ``r``.
 
-  Example:
-    >>> import armebm_jax as ae, jax.numpy as jnp
+  Examples:
     >>> space = ae.SequenceSpace(vocab_size=2, horizon=2)
-    >>> r = ae.scores_to_rewards(jnp.array([0., 1., 2., 3.]), space)
-    >>> ae.rewards_to_logits(r, space)[0]  # log(1 + e), log(e² + e³)
-    Array([[1.3132617, 3.3132617]], dtype=float32)
+    >>> r = ae.scores_to_rewards(jnp.array([0.0, 1.0, 2.0, 3.0]), space)
+    >>> q = ae.rewards_to_logits(r, space)
+    >>> q[0]                       # [[1.3132617, 3.3132617]]: reward + soft value of the futures
   """
   r = _check(r, space, "r")
   ref_logits = _check(ref_logits, space, "ref_logits", optional=True)
@@ -117,6 +116,12 @@ def soft_values(q: Sequence[jax.Array], space: SequenceSpace,
   r"""Soft value of every state, ``V_q(s) = log Σ_a π_ref(a|s) exp q(s, a)``: a tuple of ``(V**t,)``.
 
   Without ``ref_logits`` this is ``logsumexp_a q(s, a)``. For ``q = M(r)``, ``V_q(root) = log Z``.
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 2)
+    >>> q = space.random_tables(jax.random.PRNGKey(0))
+    >>> v = ae.soft_values(q, space)       # (1,) and (3,) arrays: V_q(s) = log Σ_a e^{q(s, a)}
+    >>> v[0][0]                            # the root's value: log Z of the EBM M⁻¹(q)
   """
   q = _check(q, space, "q")
   ref_logits = _check(ref_logits, space, "ref_logits", optional=True)
@@ -137,6 +142,12 @@ def logits_to_rewards(q: Sequence[jax.Array], space: SequenceSpace,
 
   Local: the reward of one entry needs only the soft value of its child, so along one path it costs
   O(A · T) (see :func:`armebm_jax.token_values`). Entries with ``q = -inf`` give ``r = -inf``.
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 2, eos=True)
+    >>> q = space.random_tables(jax.random.PRNGKey(0))          # any ARM's logits
+    >>> r = ae.logits_to_rewards(q, space)                      # r(s, a) = q(s, a) − V_q(s ⊕ a)
+    >>> ae.sup_distance(ae.rewards_to_logits(r, space), q, space)   # ≈ 0: M(M⁻¹(q)) = q
   """
   q = _check(q, space, "q")
   ref_logits = _check(ref_logits, space, "ref_logits", optional=True)
@@ -155,7 +166,14 @@ def _inverse(q, space, ref_logits):
 
 def log_policy(q: Sequence[jax.Array], space: SequenceSpace,
                ref_logits: Sequence[jax.Array] | None = None) -> tuple[jax.Array, ...]:
-  r"""Next-token log-probabilities ``log π(a|s) = log π_ref(a|s) + q(s, a) − V_q(s)`` for every state."""
+  r"""Next-token log-probabilities ``log π(a|s) = log π_ref(a|s) + q(s, a) − V_q(s)`` for every state.
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 2)
+    >>> q = space.random_tables(jax.random.PRNGKey(0))
+    >>> log_pi = ae.log_policy(q, space)               # log π(a|s) = q(s, a) − V_q(s)
+    >>> jnp.exp(log_pi[1]).sum(-1)                     # every row sums to 1
+  """
   q = _check(q, space, "q")
   ref_logits = _check(ref_logits, space, "ref_logits", optional=True)
   return _log_policy(q, space, ref_logits)

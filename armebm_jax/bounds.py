@@ -28,6 +28,12 @@ def center_logits(q: Sequence[jax.Array], space: SequenceSpace) -> tuple[jax.Arr
 
   Logits are identified only up to a per-state constant; this is the paper's ``c₋₁`` (Sec. 5).
   Forbidden entries stay ``-inf``.
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 2)
+    >>> q = space.random_tables(jax.random.PRNGKey(0))
+    >>> shifted = tuple(x + 5.0 for x in q)                 # the same ARM
+    >>> ae.sup_distance(ae.center_logits(q, space), ae.center_logits(shifted, space), space)   # 0
   """
   q = bellman._check(q, space, "q")
   return _center_logits(q, space)
@@ -40,7 +46,14 @@ def _center_logits(q, space):
 
 
 def sup_distance(a: Sequence[jax.Array], b: Sequence[jax.Array], space: SequenceSpace) -> jax.Array:
-  r"""``max |a(s, x) − b(s, x)|`` over the allowed entries of two tuples of tables (both ``-inf``: 0)."""
+  r"""``max |a(s, x) − b(s, x)|`` over the allowed entries of two tuples of tables (both ``-inf``: 0).
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 2)
+    >>> a = space.full_tables(0.0)
+    >>> b = space.full_tables(0.5)
+    >>> ae.sup_distance(a, b, space)         # 0.5
+  """
   a = space.check_tables(a, "a", check_values=False)
   b = space.check_tables(b, "b", check_values=False)
   return _sup_distance(a, b, space)
@@ -59,6 +72,15 @@ def kl_bound(q: Sequence[jax.Array], r: Sequence[jax.Array], space: SequenceSpac
   Bounds both ``KL(p_ARM[q] ‖ p_EBM[R_r])`` and ``KL(p_EBM[R_r] ‖ p_ARM[q])`` without enumerating
   sequences. It is not shift-invariant: logits that differ from ``M(r)`` by a per-state constant
   define the same ARM, so centre both (:func:`center_logits`) for a tighter certificate.
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 2)
+    >>> r = space.random_tables(jax.random.PRNGKey(0))
+    >>> noise = lambda x: 0.01 * jax.random.normal(jax.random.PRNGKey(1), x.shape)
+    >>> q = tuple(x + noise(x) for x in ae.rewards_to_logits(r, space))    # an approximate ARM
+    >>> log_p_ebm = ae.ebm_log_probs(ae.sequence_rewards(r, space))
+    >>> kl = ae.kl_divergence(log_p_ebm, ae.sequence_log_probs(q, space))
+    >>> bool(kl <= ae.kl_bound(q, r, space))     # True (Prop. 3)
   """
   q = bellman._check(q, space, "q")
   r = bellman._check(r, space, "r")

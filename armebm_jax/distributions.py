@@ -43,7 +43,13 @@ def _path_sums(tables: Sequence[jax.Array], space: SequenceSpace) -> jax.Array:
 
 
 def sequence_rewards(r: Sequence[jax.Array], space: SequenceSpace) -> jax.Array:
-  r"""``R_r(y) = Σ_t r(s_t, y_t)`` for every sequence: ``(N,)`` in ``sequences()`` order."""
+  r"""``R_r(y) = Σ_t r(s_t, y_t)`` for every sequence: ``(N,)`` in ``sequences()`` order.
+
+  Examples:
+    >>> space = ae.SequenceSpace(2, 3, eos=True)
+    >>> r = space.random_tables(jax.random.PRNGKey(0))
+    >>> R = ae.sequence_rewards(r, space)       # (N,) = (7,): Σ_t r(s_t, y_t), sequences() order
+  """
   r = bellman._check(r, space, "r")
   return _path_sums(bellman._mask(r, space), space)
 
@@ -54,6 +60,12 @@ def sequence_log_probs(q: Sequence[jax.Array], space: SequenceSpace,
 
   With ``ref_logits``, ``π_q ∝ π_ref · exp q`` (App. A.5). Sequences through a ``-inf`` logit get
   ``-inf``.
+
+  Examples:
+    >>> space = ae.SequenceSpace(2, 3, eos=True)
+    >>> q = space.random_tables(jax.random.PRNGKey(0))
+    >>> log_p = ae.sequence_log_probs(q, space)      # (7,) log Π_t π(y_t | s_t)
+    >>> jnp.exp(log_p).sum()                         # 1
   """
   q = bellman._check(q, space, "q")
   ref_logits = bellman._check(ref_logits, space, "ref_logits", optional=True)
@@ -67,6 +79,12 @@ def prefix_marginals(q: Sequence[jax.Array], space: SequenceSpace,
   .. math:: \mu(s_t, a) = p(y_{<t} = s_t)\, \pi_q(a | s_t) = p(y_{\le t} = s_t \oplus a)
 
   For ``q = M(r)`` this is ``∂ log Z / ∂ r(s, a)`` (Sec. 3.3). Forbidden entries are 0.
+
+  Examples:
+    >>> space = ae.SequenceSpace(2, 2)
+    >>> q = space.random_tables(jax.random.PRNGKey(0))
+    >>> m = ae.prefix_marginals(q, space)        # m[t][s, a] = P(response passes through (s, a))
+    >>> m[0].sum()                               # 1: every response takes one first action
   """
   q = bellman._check(q, space, "q")
   ref_logits = bellman._check(ref_logits, space, "ref_logits", optional=True)
@@ -87,7 +105,12 @@ def _prefix_marginals(q, space, ref_logits):
 
 
 def ebm_log_probs(scores: jax.Array) -> jax.Array:
-  r"""``log p_EBM(y) = R(y) − log Σ_y' exp R(y')`` for a ``(N,)`` vector of sequence scores."""
+  r"""``log p_EBM(y) = R(y) − log Σ_y' exp R(y')`` for a ``(N,)`` vector of sequence scores.
+
+  Examples:
+    >>> log_p = ae.ebm_log_probs(jnp.array([0.0, 1.0, 2.0, 3.0]))   # R − logsumexp R
+    >>> jnp.exp(log_p).sum()                                        # 1
+  """
   return numerics.log_softmax(jnp.asarray(scores), axis=-1)
 
 
@@ -99,7 +122,13 @@ def _check_log_probs(name: str, x) -> jax.Array:
 
 
 def kl_divergence(log_p: jax.Array, log_q: jax.Array) -> jax.Array:
-  r"""``KL(p ‖ q) = Σ_y p(y) (log p(y) − log q(y))`` from ``(N,)`` log-probabilities; ``0 log 0 = 0``."""
+  r"""``KL(p ‖ q) = Σ_y p(y) (log p(y) − log q(y))`` from ``(N,)`` log-probabilities; ``0 log 0 = 0``.
+
+  Examples:
+    >>> log_p = jnp.log(jnp.array([0.5, 0.5]))
+    >>> log_q = jnp.log(jnp.array([0.9, 0.1]))
+    >>> ae.kl_divergence(log_p, log_q)            # 0.5 log(0.5/0.9) + 0.5 log(0.5/0.1) ≈ 0.511
+  """
   log_p, log_q = _check_log_probs("log_p", log_p), _check_log_probs("log_q", log_q)
   if log_p.shape != log_q.shape:
     raise ValueError(f"log_q: expected shape {log_p.shape} (that of log_p), got {log_q.shape}")
@@ -109,7 +138,11 @@ def kl_divergence(log_p: jax.Array, log_q: jax.Array) -> jax.Array:
 
 
 def entropy(log_p: jax.Array) -> jax.Array:
-  r"""``H(p) = −Σ_y p(y) log p(y)`` from ``(N,)`` log-probabilities; ``0 log 0 = 0``."""
+  r"""``H(p) = −Σ_y p(y) log p(y)`` from ``(N,)`` log-probabilities; ``0 log 0 = 0``.
+
+  Examples:
+    >>> ae.entropy(jnp.log(jnp.full(4, 0.25)))   # log 4
+  """
   log_p = _check_log_probs("log_p", log_p)
   support = log_p > -jnp.inf
   return -jnp.sum(jnp.where(support, jnp.exp(log_p) * jnp.where(support, log_p, 0.0), 0.0))

@@ -34,6 +34,12 @@ def data_marginals(log_probs: jax.Array, space: SequenceSpace) -> tuple[jax.Arra
 
   One backward sum over the tree: the mass of a content action is the mass of its child state.
   Forbidden entries are 0.
+
+  Examples:
+    >>> from armebm_jax.losses import data_marginals
+    >>> space = ae.SequenceSpace(2, 2)
+    >>> mu = data_marginals(jnp.log(jnp.array([0.1, 0.2, 0.3, 0.4])), space)
+    >>> mu[0]                         # [[0.3, 0.7]]: mass through each first token
   """
   log_probs = jnp.asarray(log_probs)
   if log_probs.shape != (space.num_sequences,):
@@ -65,7 +71,14 @@ def _data_marginals(log_probs, space):
 
 
 def arm_risk(q, target_log_probs: jax.Array, space: SequenceSpace) -> jax.Array:
-  r"""Exact teacher-forcing risk ``−Σ_{s,a} μ_ρ(s, a) log π_q(a|s)`` of ARM logit tables ``q``."""
+  r"""Exact teacher-forcing risk ``−Σ_{s,a} μ_ρ(s, a) log π_q(a|s)`` of ARM logit tables ``q``.
+
+  Examples:
+    >>> from armebm_jax.losses import arm_risk
+    >>> space = ae.SequenceSpace(2, 2)
+    >>> rho = jnp.log(jnp.array([0.1, 0.2, 0.3, 0.4]))
+    >>> arm_risk(space.full_tables(0.0), rho, space)       # 2 log 2 for a uniform ARM
+  """
   q = bellman._check(q, space, "q")
   mu = data_marginals(target_log_probs, space)
   return _arm_risk(q, mu, space)
@@ -78,7 +91,13 @@ def _arm_risk(q, mu, space):
 
 
 def ebm_risk(scores: jax.Array, target_log_probs: jax.Array) -> jax.Array:
-  r"""Exact EBM risk ``log Σ_y e^{R(y)} − Σ_y ρ(y) R(y)`` from ``(N,)`` scores and ``(N,)`` log ρ."""
+  r"""Exact EBM risk ``log Σ_y e^{R(y)} − Σ_y ρ(y) R(y)`` from ``(N,)`` scores and ``(N,)`` log ρ.
+
+  Examples:
+    >>> from armebm_jax.losses import ebm_risk
+    >>> rho = jnp.log(jnp.array([0.1, 0.2, 0.3, 0.4]))
+    >>> ebm_risk(rho, rho)                  # = H(ρ): scores log ρ are optimal
+  """
   scores, target_log_probs = jnp.asarray(scores), jnp.asarray(target_log_probs)
   if scores.shape != target_log_probs.shape or scores.ndim != 1:
     raise ValueError(f"scores: expected shape {target_log_probs.shape} (that of target_log_probs), "
@@ -89,13 +108,23 @@ def ebm_risk(scores: jax.Array, target_log_probs: jax.Array) -> jax.Array:
 
 def arm_nll(logits_BxTxA: jax.Array, tokens_BxT: jax.Array, mask_BxT: jax.Array | None = None,
             eos_id: int | None = None) -> jax.Array:
-  """Minibatch estimate of the ARM risk: mean over the batch of ``−Σ_t log π(y_t|s_t)``."""
+  """Minibatch estimate of the ARM risk: mean over the batch of ``−Σ_t log π(y_t|s_t)``.
+
+  Examples:
+    >>> from armebm_jax.losses import arm_nll
+    >>> arm_nll(jnp.zeros((8, 3, 4)), jnp.zeros((8, 3), jnp.int32))     # 3 log 4
+  """
   tv = batch_token_values(logits_BxTxA, tokens_BxT, mask_BxT, eos_id=eos_id)
   return -jnp.mean(jnp.sum(tv.log_prob, axis=-1))
 
 
 def ebm_nll(scores_B: jax.Array, log_partition: jax.Array) -> jax.Array:
-  """Minibatch estimate of the EBM risk: ``log Z − mean_b R(y_b)`` (``log Z`` exact, e.g. chunked)."""
+  """Minibatch estimate of the EBM risk: ``log Z − mean_b R(y_b)`` (``log Z`` exact, e.g. chunked).
+
+  Examples:
+    >>> from armebm_jax.losses import ebm_nll
+    >>> ebm_nll(jnp.array([1.0, 2.0]), log_partition=jnp.log(10.0))    # log 10 − 1.5
+  """
   return log_partition - jnp.mean(scores_B)
 
 
@@ -109,6 +138,13 @@ def chunked_ebm_risk(score_fn: Callable[[jax.Array], jax.Array], sequences_NxT: 
 
   Returns:
     ``(risk, log_z)``.
+
+  Examples:
+    >>> from armebm_jax.losses import chunked_ebm_risk
+    >>> space = ae.SequenceSpace(2, 3)
+    >>> seqs = jnp.asarray(space.sequences())
+    >>> score_fn = lambda y: y.sum(-1).astype(jnp.float32)
+    >>> risk, log_z = chunked_ebm_risk(score_fn, seqs, jnp.full(8, -jnp.log(8.0)), chunk_size=3)
   """
   n = sequences_NxT.shape[0]
   if target_log_probs.shape != (n,):

@@ -35,11 +35,11 @@ def logsumexp(x: jax.Array, axis: int = -1, where: jax.Array | None = None,
   Returns:
     ``x``'s log-sum-exp over ``axis``; ``-inf`` for rows with no finite entry, whose gradient is 0.
 
-  Example:
+  Examples:
     >>> import jax, jax.numpy as jnp
-    >>> float(logsumexp(jnp.log(jnp.array([1.0, 2.0, 3.0]))))  # log 6
+    >>> float(ae.logsumexp(jnp.log(jnp.array([1.0, 2.0, 3.0]))))  # log 6
     1.791759...
-    >>> jax.grad(logsumexp)(jnp.full(3, -jnp.inf))
+    >>> jax.grad(ae.logsumexp)(jnp.full(3, -jnp.inf))
     Array([0., 0., 0.], dtype=float32)
   """
   x = jnp.asarray(x)
@@ -85,6 +85,9 @@ def log_softmax(x: jax.Array, axis: int = -1, where: jax.Array | None = None) ->
   r"""Masked log-softmax ``x − lse(x)``; masked and ``-inf`` entries give ``-inf``, never NaN.
 
   .. math:: \log \pi(a) = x_a - \log \sum_b e^{x_b}
+
+  Examples:
+    >>> ae.log_softmax(jnp.array([0.0, 0.0, -jnp.inf]))     # [log ½, log ½, -inf]
   """
   x = jnp.asarray(x)
   if where is not None:
@@ -99,6 +102,9 @@ def center(x: jax.Array, axis: int = -1, where: jax.Array | None = None) -> jax.
   Logits are identified only up to an additive constant per state (softmax shift), so the paper
   compares them after centring: :math:`c_{-1}(q)(s, a) = q(s, a) - \frac{1}{|A_s|}\sum_b q(s, b)`.
   A valid entry of ``-inf`` makes its row's mean ``-inf``: centre finite logits only.
+
+  Examples:
+    >>> ae.center(jnp.array([[1.0, 3.0], [0.0, -jnp.inf]]), axis=-1)
   """
   x = jnp.asarray(x)
   if where is None:
@@ -114,6 +120,9 @@ def max_abs_diff(x: jax.Array, y: jax.Array, where: jax.Array | None = None) -> 
 
   This is the sup-norm of Prop. 3 (Blondel et al., 2026), where logits that are ``-inf`` in both
   arguments (forbidden actions) contribute nothing. Returns 0 when no entry is selected.
+
+  Examples:
+    >>> ae.max_abs_diff(jnp.array([0.0, -jnp.inf]), jnp.array([0.5, -jnp.inf]))   # 0.5
   """
   x, y = jnp.asarray(x), jnp.asarray(y)
   d = jnp.where(x == y, jnp.zeros((), jnp.result_type(x, y)), jnp.abs(x - y))

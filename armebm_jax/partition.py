@@ -28,7 +28,7 @@ def log_partition(r: Sequence[jax.Array], space: SequenceSpace,
   (``p_ref ≡ 1`` without ``ref_logits``). One backward sweep, O(#states · A); differentiable, with
   ``∂ log Z / ∂ r(s, a) = p(s ⊕ a)``, the probability that a response passes through ``(s, a)``.
 
-  Example:
+  Examples:
     >>> import armebm_jax as ae
     >>> space = ae.SequenceSpace(vocab_size=8, horizon=4, eos=True)
     >>> float(ae.log_partition(space.full_tables(0.0), space))  # log 585
@@ -55,6 +55,11 @@ def scores_to_rewards(scores: jax.Array, space: SequenceSpace) -> tuple[jax.Arra
 
   Returns:
     Reward tables; forbidden entries are ``-inf``.
+
+  Examples:
+    >>> space = ae.SequenceSpace(2, 2)
+    >>> r = ae.scores_to_rewards(jnp.array([0.0, 1.0, 2.0, 3.0]), space)   # R on the last token
+    >>> ae.sequence_rewards(r, space)                                      # [0, 1, 2, 3]
   """
   if not hasattr(scores, "shape"):
     scores = jnp.asarray(scores)

@@ -60,9 +60,10 @@ def sample_tables(key: jax.Array, q: Sequence[jax.Array], space: SequenceSpace, 
   Returns:
     ``(num_samples, T)`` int32 responses.
 
-  Example:
-    >>> q = ae.rewards_to_logits(r, space)            # the EBM exp R_r as an ARM
-    >>> ys = sample_tables(jax.random.PRNGKey(0), q, space, 1000)
+  Examples:
+    >>> space = ae.SequenceSpace(3, 3, eos=True)
+    >>> q = space.random_tables(jax.random.PRNGKey(0))
+    >>> ys = ae.sample_tables(jax.random.PRNGKey(1), q, space, num_samples=1000)   # (1000, 3) int32
   """
   q = bellman._check(q, space, "q")
   return _sample_tables(key, q, space, _check_count(num_samples), _check_temperature(temperature))
@@ -100,6 +101,11 @@ def sample_ebm(key: jax.Array, rewards, space: SequenceSpace, num_samples: int,
 
   Returns:
     ``(num_samples, T)`` int32 responses distributed exactly as the EBM (up to the PRNG).
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 3)
+    >>> R = jnp.arange(27.0) / 9                                   # sequence scores, sequences() order
+    >>> ys = ae.sample_ebm(jax.random.PRNGKey(0), R, space, 1000)  # exact draws from e^R / Z
   """
   if not isinstance(rewards, (tuple, list)):
     rewards = scores_to_rewards(rewards, space)
@@ -119,6 +125,12 @@ def sample_model(key: jax.Array, model: nnx.Module, num_samples: int, temperatur
 
   Returns:
     ``(num_samples, T)`` int32 responses.
+
+  Examples:
+    >>> from armebm_jax.models import TransformerARM
+    >>> lm = TransformerARM(vocab_size=4, horizon=5, num_layers=1, num_heads=1, dim=8, mlp_dim=8,
+    ...                     eos=True, rngs=nnx.Rngs(0))
+    >>> ys = ae.sample_model(jax.random.PRNGKey(0), lm, 16, temperature=0.7)   # (16, 5)
   """
   space = getattr(model, "space", None)
   if not isinstance(space, SequenceSpace):
@@ -157,6 +169,12 @@ def response_log_probs(q: Sequence[jax.Array], tokens_BxT: jax.Array, space: Seq
   r"""``log p_ARM[q](y) = Σ_t log π_q(y_t | s_t)`` for a batch of responses, by indexing the tables.
 
   ``O(B·T)`` after one ``log_softmax`` of the tables; no enumeration of the space.
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 3)
+    >>> q = space.random_tables(jax.random.PRNGKey(0))
+    >>> ys = ae.sample_tables(jax.random.PRNGKey(1), q, space, 8)
+    >>> ae.response_log_probs(q, ys, space)                 # (8,) log p_ARM(y), no enumeration
   """
   q = bellman._check(q, space, "q")
   tokens_BxT = jnp.asarray(tokens_BxT)
@@ -209,6 +227,13 @@ def importance_sample(key: jax.Array, proposal_q: Sequence[jax.Array],
       :meth:`SequenceSpace.sequences` order.
     space: the :class:`SequenceSpace`.
     num_samples: a positive int.
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 3)
+    >>> R = jnp.arange(27.0) / 9
+    >>> proposal = space.full_tables(0.0)                          # uniform proposal
+    >>> s = ae.importance_sample(jax.random.PRNGKey(0), proposal, R, space, 4096)
+    >>> s.log_z, jax.nn.logsumexp(R), s.ess                         # estimate, exact, effective size
   """
   q = bellman._check(proposal_q, space, "proposal_q")
   num_samples = _check_count(num_samples)
@@ -223,7 +248,14 @@ def importance_sample(key: jax.Array, proposal_q: Sequence[jax.Array],
 
 
 def table_score_fn(scores: jax.Array, space: SequenceSpace) -> Callable[[jax.Array], jax.Array]:
-  """``(B, T) -> (B,)`` lookup of an ``(N,)`` score vector (``sequences()`` order) by response."""
+  """``(B, T) -> (B,)`` lookup of an ``(N,)`` score vector (``sequences()`` order) by response.
+
+  Examples:
+    >>> from armebm_jax.sampling import table_score_fn
+    >>> space = ae.SequenceSpace(2, 2)
+    >>> score = table_score_fn(jnp.array([0.0, 1.0, 2.0, 3.0]), space)
+    >>> score(jnp.array([[1, 0], [1, 1]]))                    # [2, 3]
+  """
   scores = jnp.asarray(scores)
   if scores.shape != (space.num_sequences,):
     raise ValueError(f"scores: expected shape ({space.num_sequences},) (one per sequence of {space}), "

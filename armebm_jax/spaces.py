@@ -38,7 +38,7 @@ class SequenceSpace:
 
   The space is a frozen, hashable dataclass: pass it as a static argument to ``jax.jit``.
 
-  Example:
+  Examples:
     >>> space = SequenceSpace(vocab_size=8, horizon=4, eos=True)
     >>> space.num_sequences, space.num_actions, space.eos_id
     (585, 9, 8)
@@ -148,7 +148,7 @@ class SequenceSpace:
   def sequence_index(self, tokens: jax.Array) -> jax.Array:
     """Position of a response in :meth:`sequences` order (int32 scalar); works under jit/vmap.
 
-    Example:
+    Examples:
       >>> space = SequenceSpace(3, 2, eos=True)      # [EOS], [0,EOS], [1,EOS], [2,EOS]
       >>> int(space.sequence_index(jnp.array([2, 3])))
       3

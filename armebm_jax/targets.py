@@ -46,7 +46,12 @@ class Target:
 
 
 def from_pmf(space: SequenceSpace, pmf, name: str = "pmf") -> Target:
-  """A target from an explicit ``(N,)`` pmf (non-negative, summing to one within 1e-6)."""
+  """A target from an explicit ``(N,)`` pmf (non-negative, summing to one within 1e-6).
+
+  Examples:
+    >>> from armebm_jax import targets
+    >>> rho = targets.from_pmf(ae.SequenceSpace(2, 2), [0.1, 0.2, 0.3, 0.4])
+  """
   pmf = np.asarray(pmf, np.float64)
   if pmf.shape != (space.num_sequences,):
     raise ValueError(f"pmf: expected shape ({space.num_sequences},) (one entry per sequence of "
@@ -60,7 +65,13 @@ def from_pmf(space: SequenceSpace, pmf, name: str = "pmf") -> Target:
 
 
 def zipf(space: SequenceSpace, exponent: float = 1.15, ranks=None) -> Target:
-  """Zipf target ``ρ(y) ∝ rank(y)^{-exponent}``; ``ranks`` (1..N, ``sequences()`` order) default to 1..N."""
+  """Zipf target ``ρ(y) ∝ rank(y)^{-exponent}``; ``ranks`` (1..N, ``sequences()`` order) default to 1..N.
+
+  Examples:
+    >>> from armebm_jax import targets
+    >>> rho = targets.zipf(ae.SequenceSpace(8, 4), exponent=1.15)
+    >>> rho.entropy()                     # 5.0531… (PAPER.md §8)
+  """
   n = space.num_sequences
   ranks = np.arange(1, n + 1, dtype=np.float64) if ranks is None else np.asarray(ranks, np.float64)
   if ranks.shape != (n,):
@@ -71,7 +82,13 @@ def zipf(space: SequenceSpace, exponent: float = 1.15, ranks=None) -> Target:
 
 
 def softmax_normal(space: SequenceSpace, key: jax.Array, temperature: float = 0.1) -> Target:
-  """``ρ = softmax(z / temperature)`` with ``z ~ N(0, I_N)`` drawn from ``key``."""
+  """``ρ = softmax(z / temperature)`` with ``z ~ N(0, I_N)`` drawn from ``key``.
+
+  Examples:
+    >>> from armebm_jax import targets
+    >>> rho = targets.softmax_normal(ae.SequenceSpace(4, 3), jax.random.PRNGKey(0), temperature=0.1)
+    >>> rho.sample(jax.random.PRNGKey(1), 5)     # (5, 3) sequences drawn from ρ
+  """
   if temperature <= 0:
     raise ValueError(f"temperature: expected > 0, got {temperature}")
   z = jax.random.normal(key, (space.num_sequences,), jnp.result_type(float))

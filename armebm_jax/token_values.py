@@ -144,9 +144,11 @@ def token_values(logits_LxA: jax.Array, tokens_L: jax.Array, mask_L: jax.Array |
   Returns:
     :class:`TokenValues` of ``(L,)`` arrays; masked positions hold 0.
 
-  Example:
-    >>> tv = ae.token_values(logits_LxA, tokens_L, mask_L)
-    >>> tv.reward.sum() == tv.log_prob.sum() + tv.v[0]   # up to rounding
+  Examples:
+    >>> logits_LxA = jax.random.normal(jax.random.PRNGKey(0), (5, 4))   # any LM's logits
+    >>> tokens_L = jnp.array([2, 0, 1, 3, 3])
+    >>> tv = ae.token_values(logits_LxA, tokens_L, eos_id=3)      # positions after the first EOS masked
+    >>> tv.reward.sum() - (tv.log_prob.sum() + tv.v[0])           # ≈ 0: rewards telescope
   """
   _check_inputs(logits_LxA, tokens_L, mask_L, ref_logits_LxA, batch=False)
   return _token_values(logits_LxA, tokens_L, mask_L, ref_logits_LxA, eos_id)
@@ -158,6 +160,12 @@ def batch_token_values(logits_BxLxA: jax.Array, tokens_BxL: jax.Array,
   """:func:`token_values` over a batch, ``(B, L, A)`` logits -> :class:`TokenValues` of ``(B, L)``.
 
   Validates the whole batch once, then ``jax.vmap``s the single-sequence function.
+
+  Examples:
+    >>> logits_BxLxA = jax.random.normal(jax.random.PRNGKey(0), (2, 5, 4))
+    >>> tokens_BxL = jnp.array([[2, 0, 3, 3, 3], [1, 1, 1, 2, 3]])
+    >>> tv = ae.batch_token_values(logits_BxLxA, tokens_BxL, eos_id=3)
+    >>> tv.log_prob.sum(-1)                                        # (2,) log p(y) per sequence
   """
   _check_inputs(logits_BxLxA, tokens_BxL, mask_BxL, ref_logits_BxLxA, batch=True)
   in_axes = (0, 0, None if mask_BxL is None else 0, None if ref_logits_BxLxA is None else 0)
@@ -171,6 +179,13 @@ def path_logits(tables, tokens_T: jax.Array, space: SequenceSpace) -> jax.Array:
   Row ``t`` is ``tables[t][s_t]`` with ``s_t`` the prefix ``y_<t``. Rows after EOS (no state is
   visited) hold 0. With ``token_values(path_logits(q, y, space), y, eos_id=space.eos_id)`` the
   tree functions and the LM-facing API agree: ``reward`` is ``M⁻¹(q)`` along ``y``.
+
+  Examples:
+    >>> space = ae.SequenceSpace(3, 3)
+    >>> q = space.random_tables(jax.random.PRNGKey(0))
+    >>> y = jnp.array([2, 0, 1])
+    >>> tv = ae.token_values(ae.path_logits(q, y, space), y)     # the LM-facing view of the tables
+    >>> tv.reward                                                # = M⁻¹(q) along y
   """
   tables = space.check_tables(tables, "tables", check_values=False)
   if not hasattr(tokens_T, "shape"):

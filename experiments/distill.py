@@ -10,7 +10,8 @@ Writes OUT/report.md, OUT/results.json and OUT/figures/{distill_objectives,disti
    of ``armebm_jax.distill``; the exact KL in both directions and the Prop. 3 certificate along training.
 2. Lookahead: the EBM ``R(y) = 6·1{Σ_t y_t = total}`` (the token sum must hit a value). Its ARM
    ``M(r)`` plans: the first-token distribution already favours tokens from which the total is
-   reachable. A Transformer ARM distilled from the EBM (soft-Bellman objective, no enumeration) learns
+   reachable. A Transformer ARM distilled from the EBM (soft-Bellman objective on its own paths drawn
+   at temperature 2, no enumeration) learns
    the same first-token marginal; the myopic policy ``softmax(r)`` sees no reward before the last step,
    so its first token is uniform and it often cannot reach the total.
 3. Alignment: the exact KL-regularised optimum against a reference policy for several β.
@@ -166,7 +167,8 @@ def report_lines(results: dict, figs: list[str]) -> list[str]:
                  f"| {last['certificate']:.2e} | {'yes' if holds else 'NO'} |")
   lines += ["", f"Lookahead task: R(y) = {look['strength']:g}·1{{Σ_t y_t = {look['total']}}} on "
             f"{look['space']}. The distilled student is a Transformer ARM trained with the soft-Bellman "
-            f"objective for {look['curve'][-1]['step']} steps on its own samples (no enumeration).", "",
+            f"objective for {look['curve'][-1]['step']} steps on paths sampled from itself at temperature 2 "
+            "(no enumeration).", "",
             "| policy | π(y₁) | KL(first token of EBM ‖ policy) | KL(p_EBM ‖ p_policy) | success |",
             "|---|---|---|---|---|"]
   for name, p in look["policies"].items():

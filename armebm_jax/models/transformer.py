@@ -25,7 +25,14 @@ __all__ = ["TransformerARM", "TransformerEBM", "count_params", "state_covering_p
 
 
 def count_params(model: nnx.Module) -> int:
-  """Number of scalar parameters (``nnx.Param``) of a model."""
+  """Number of scalar parameters (``nnx.Param``) of a model.
+
+  Examples:
+    >>> from armebm_jax.models import TransformerEBM, count_params
+    >>> ebm = TransformerEBM(vocab_size=8, horizon=4, num_layers=2, num_heads=2, dim=16, mlp_dim=16,
+    ...                      rngs=nnx.Rngs(0))
+    >>> count_params(ebm)              # 3633, as in the paper
+  """
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(model, nnx.Param)))
 
 
@@ -34,6 +41,10 @@ def state_covering_prefixes(space: SequenceSpace) -> np.ndarray:
 
   Run through a causal ARM, row ``t`` of prefix ``j`` holds the logits of state ``j // V**(T-1-t)``,
   so these ``V**(T-1)`` sequences cover every state (``V×`` fewer than one pass per sequence).
+
+  Examples:
+    >>> from armebm_jax.models import state_covering_prefixes
+    >>> state_covering_prefixes(ae.SequenceSpace(2, 3)).shape      # (4, 3): V**(T-1) rows
   """
   V, T = space.vocab_size, space.horizon
   prefixes = np.zeros((V ** (T - 1), T), np.int32)
@@ -43,7 +54,14 @@ def state_covering_prefixes(space: SequenceSpace) -> np.ndarray:
 
 
 def tables_from_prefix_logits(logits: jax.Array, space: SequenceSpace) -> tuple[jax.Array, ...]:
-  """Logit tables from an ARM's ``(V**(T-1), T, A)`` logits on :func:`state_covering_prefixes`."""
+  """Logit tables from an ARM's ``(V**(T-1), T, A)`` logits on :func:`state_covering_prefixes`.
+
+  Examples:
+    >>> from armebm_jax.models import TransformerARM, state_covering_prefixes, tables_from_prefix_logits
+    >>> arm = TransformerARM(vocab_size=2, horizon=3, num_layers=1, num_heads=1, dim=8, mlp_dim=8,
+    ...                      rngs=nnx.Rngs(0))
+    >>> q = tables_from_prefix_logits(arm(jnp.asarray(state_covering_prefixes(arm.space))), arm.space)
+  """
   V, T = space.vocab_size, space.horizon
   return tuple(logits[:: V ** (T - 1 - t), t] for t in range(T))
 
@@ -116,7 +134,7 @@ class _Transformer(nnx.Module):
 class TransformerARM(_Transformer):
   """Causal Transformer ARM over a :class:`SequenceSpace`; logits ``(..., T, A)`` for responses ``(..., T)``.
 
-  Example:
+  Examples:
     >>> model = TransformerARM(vocab_size=8, horizon=4, num_layers=2, num_heads=2, dim=16, mlp_dim=16,
     ...                        rngs=nnx.Rngs(0))
     >>> q = model.logit_tables()   # tuple of (8**t, 8) tables: the input of ae.rewards_to_logits & co.

@@ -27,6 +27,7 @@ from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from armebm_jax import losses, targets
+from armebm_jax._progress import tqdm
 from armebm_jax.models import (
     TabularARM,
     TabularEBM,
@@ -102,7 +103,13 @@ class TrainConfig:
 
 def trapezoid_schedule(learning_rate: float, num_steps: int, warmup_steps: int,
                        decay_steps: int) -> optax.Schedule:
-  """Linear warm-up from 0, constant ``learning_rate``, linear decay to 0 over the last steps (App. C)."""
+  """Linear warm-up from 0, constant ``learning_rate``, linear decay to 0 over the last steps (App. C).
+
+  Examples:
+    >>> from armebm_jax.training import trapezoid_schedule
+    >>> schedule = trapezoid_schedule(1e-2, num_steps=1000, warmup_steps=100, decay_steps=100)
+    >>> schedule(50), schedule(500), schedule(950)        # 5e-3, 1e-2, 5e-3
+  """
   constant_steps = num_steps - warmup_steps - decay_steps
   return optax.join_schedules(
       [optax.linear_schedule(0.0, learning_rate, max(warmup_steps, 1)),
@@ -112,10 +119,22 @@ def trapezoid_schedule(learning_rate: float, num_steps: int, warmup_steps: int,
 
 
 def make_space(cfg: TrainConfig) -> SequenceSpace:
+  """The :class:`SequenceSpace` of a config: ``(vocab_size, horizon, eos)``.
+
+  Examples:
+    >>> from armebm_jax.training import TrainConfig, make_space
+    >>> make_space(TrainConfig(vocab_size=4, horizon=8))      # SequenceSpace(4, 8)
+  """
   return SequenceSpace(cfg.vocab_size, cfg.horizon, cfg.eos)
 
 
 def make_target(cfg: TrainConfig) -> targets.Target:
+  """The data distribution ρ of a config: Zipf(``zipf_exponent``) or softmax-normal(``temperature``).
+
+  Examples:
+    >>> from armebm_jax.training import TrainConfig, make_target
+    >>> make_target(TrainConfig(target="zipf")).entropy()     # 5.0531…
+  """
   space = make_space(cfg)
   if cfg.target == "zipf":
     return targets.zipf(space, cfg.zipf_exponent)
@@ -123,6 +142,12 @@ def make_target(cfg: TrainConfig) -> targets.Target:
 
 
 def make_model(cfg: TrainConfig) -> nnx.Module:
+  """A freshly initialised model of a config: Transformer or tabular, ARM or EBM (seed ``cfg.seed``).
+
+  Examples:
+    >>> from armebm_jax.training import TrainConfig, make_model
+    >>> model = make_model(TrainConfig(model="ebm"))          # the paper's (8, 4), N=2 EBM
+  """
   rngs = nnx.Rngs(cfg.seed)
   space = make_space(cfg)
   if cfg.architecture == "tabular":
@@ -174,7 +199,17 @@ def _restore(manager, step: int, model, optimizer, run_dir: pathlib.Path):
 
 
 def load_model(run_dir: str | pathlib.Path, step: int | None = None) -> tuple[nnx.Module, TrainConfig]:
-  """The model of a run folder at checkpoint ``step`` (default: the latest), with its config."""
+  """The model of a run folder at checkpoint ``step`` (default: the latest), with its config.
+
+  Examples:
+    >>> import tempfile
+    >>> from armebm_jax.training import TrainConfig, load_model, train
+    >>> run = tempfile.mkdtemp()
+    >>> train(TrainConfig(model="ebm", architecture="tabular", vocab_size=2, horizon=2, num_steps=4,
+    ...                   warmup_steps=1, decay_steps=1, eval_every=2, checkpoint_every=4), run,
+    ...       progress=False)
+    >>> model, cfg = load_model(run)
+  """
   run_dir = pathlib.Path(run_dir).resolve()
   cfg = TrainConfig(**_read_config(run_dir / "config.json"))
   model, optimizer, _ = _build(cfg)
@@ -238,7 +273,13 @@ class Trainer:
 
 
 def make_trainer(cfg: TrainConfig) -> Trainer:
-  """Build the model, optimiser, mesh-sharded batch and jitted step functions for ``cfg``."""
+  """Build the model, optimiser, mesh-sharded batch and jitted step functions for ``cfg``.
+
+  Examples:
+    >>> from armebm_jax.training import TrainConfig, make_trainer
+    >>> t = make_trainer(TrainConfig(model="arm", architecture="tabular", vocab_size=3, horizon=2))
+    >>> state, loss = t.run_steps(t.state, t.batch, 10)       # 10 Adam steps in one compiled call
+  """
   cfg = cfg.validate()
   space, target = make_space(cfg), make_target(cfg)
   entropy = float(target.entropy())
@@ -286,6 +327,14 @@ def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False
   Each metrics row: ``step``, ``risk`` (exact expected risk), ``gap`` (risk − H(ρ)), ``learning_rate``,
   ``elapsed_s``, plus whatever ``metrics_fn(model)`` returns at each evaluation (e.g. distances to a
   reference model). Raises :class:`RunFolderError` (one line) for a folder that cannot be used as asked.
+
+  Examples:
+    >>> import tempfile
+    >>> from armebm_jax.training import TrainConfig, train
+    >>> cfg = TrainConfig(model="arm", architecture="tabular", vocab_size=3, horizon=2, num_steps=20,
+    ...                   warmup_steps=2, decay_steps=2, eval_every=10, checkpoint_every=20)
+    >>> rows = train(cfg, tempfile.mkdtemp(), progress=False)
+    >>> rows[-1]["gap"]                                       # KL(ρ ‖ p_model)
   """
   cfg = cfg.validate()
   run_dir = pathlib.Path(run_dir).resolve()
@@ -311,8 +360,6 @@ def train(cfg: TrainConfig, run_dir: str | pathlib.Path, *, resume: bool = False
       if row["step"] <= start:
         rows.append(row)
   metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-
-  from tqdm.auto import tqdm
 
   t0 = time.perf_counter()
   with metrics_path.open("a") as metrics_file, tqdm(

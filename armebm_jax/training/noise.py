@@ -46,9 +46,11 @@ def gradient_noise(batch_grads_KxD: jax.Array, full_grad_D: jax.Array, batch_siz
     coordinates whose minibatch gradient varies above rounding (``σ_i > 16 ε max|g_B|``); coordinates
     no minibatch can move (e.g. a bias whose gradient cancels exactly) are left out, not counted 0/0.
 
-  Example:
-    >>> g = jnp.array([1.0, 0.0]); gB = g + jnp.array([[0.5, 0.1], [-0.5, -0.1]])
-    >>> gradient_noise(gB, g, batch_size=4)["gns"]    # E‖g_B − g‖²/‖g‖² = 0.26
+  Examples:
+    >>> from armebm_jax.training import gradient_noise
+    >>> g = jnp.array([1.0, 0.0])
+    >>> g_B = g + jnp.array([[0.5, 0.1], [-0.5, -0.1]])
+    >>> gradient_noise(g_B, g, batch_size=4)["gns"]       # E‖g_B − g‖²/‖g‖² = 0.26
   """
   if batch_grads_KxD.ndim != 2 or full_grad_D.shape != batch_grads_KxD.shape[1:]:
     raise ValueError(f"batch_grads_KxD: expected (K, D) with D = full_grad_D.shape[0]; got "
@@ -76,6 +78,11 @@ def gradient_noise_fn(cfg, *, batch_size: int = 64, num_batches: int = 32, seed:
   Draws ``num_batches × batch_size`` sequences from the config's target once (the same draws at every
   call, so curves along training are not jittered by resampling) and compares the minibatch gradients
   with the exact risk gradient that training uses.
+
+  Examples:
+    >>> from armebm_jax.training import TrainConfig, gradient_noise_fn, make_model
+    >>> cfg = TrainConfig(model="arm", architecture="tabular", vocab_size=3, horizon=2)
+    >>> stats = gradient_noise_fn(cfg, batch_size=16, num_batches=8)(make_model(cfg))
   """
   from armebm_jax.training import loop  # here: loop imports this module's package
 
