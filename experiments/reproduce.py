@@ -205,9 +205,7 @@ def eta_figures(out: pathlib.Path, rows: list[dict], config: tuple) -> list[str]
          title=f"Fig. 6: final gap vs η (({V},{T}) N={N}, Zipf)")
   ax.legend()
   ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(out / "figures" / "eta_final_gap.png", dpi=90)
-  plt.close(fig)
+  _save(fig, out, "figures/eta_final_gap.png")
   cols = min(3, len(rows))
   nrows = -(-len(rows) // cols)
   fig, axes = plt.subplots(nrows, cols, figsize=(4.5 * cols, 3.2 * nrows), squeeze=False)
@@ -221,9 +219,7 @@ def eta_figures(out: pathlib.Path, rows: list[dict], config: tuple) -> list[str]
     ax.axis("off")
   axes[0][0].legend()
   fig.suptitle(f"Fig. 7: training curves per η (({V},{T}) N={N}, Zipf)")
-  fig.tight_layout()
-  fig.savefig(out / "figures" / "eta_curves.png", dpi=90)
-  plt.close(fig)
+  _save(fig, out, "figures/eta_curves.png")
   return ["figures/eta_final_gap.png", "figures/eta_curves.png"]
 
 
@@ -266,11 +262,7 @@ def noise_figures(out: pathlib.Path, runs: list[dict], batch: int) -> list[str]:
     axes[1].set_yscale("log")
     fig.suptitle(f"Fig. 8: gradient noise, ({V},{T}) N={N}, Zipf, minibatches of B = {batch} "
                  "sequences from ρ")
-    fig.tight_layout()
-    name = f"figures/noise_V{V}T{T}N{N}.png"
-    fig.savefig(out / name, dpi=90)
-    plt.close(fig)
-    names.append(name)
+    names.append(_save(fig, out, f"figures/noise_V{V}T{T}N{N}.png"))
   return names
 
 
@@ -317,6 +309,14 @@ def lookahead(out: pathlib.Path, pair: dict) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------- figures
+def _save(fig, out: pathlib.Path, name: str) -> str:
+  """Lay out, write OUT/name as PNG, close; returns ``name`` (relative, as the report links it)."""
+  fig.tight_layout()
+  fig.savefig(out / name, dpi=90)
+  plt.close(fig)
+  return name
+
+
 def _band(ax, curves, key, label, color):
   steps = [r["step"] for r in curves[0]]
   values = np.array([[max(r[key], 1e-12) for r in c] for c in curves])
@@ -351,11 +351,7 @@ def figures(out: pathlib.Path, pairs: list[dict]) -> list[str]:
     for ax in axes:
       ax.legend()
       ax.grid(alpha=0.3)
-    fig.tight_layout()
-    name = f"figures/{tag}.png"
-    fig.savefig(out / name, dpi=90)
-    plt.close(fig)
-    names.append(name)
+    names.append(_save(fig, out, f"figures/{tag}.png"))
   return names
 
 
@@ -366,10 +362,7 @@ def cost_figure(out: pathlib.Path, rows: list[dict]) -> str:
   ax.set(yscale="log", xlabel="horizon T (V = 4)", ylabel="seconds", title="Conversion cost")
   ax.legend()
   ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(out / "figures" / "conversion_cost.png", dpi=90)
-  plt.close(fig)
-  return "figures/conversion_cost.png"
+  return _save(fig, out, "figures/conversion_cost.png")
 
 
 def lookahead_figure(out: pathlib.Path, rows: list[dict]) -> str:
@@ -382,10 +375,7 @@ def lookahead_figure(out: pathlib.Path, rows: list[dict]) -> str:
     ax.set(xlabel="step t", title=f"y = {r['sequence']}, ρ = {r['rho']:.3g}")
     ax.grid(alpha=0.3)
   axes[0][0].legend(fontsize=7)
-  fig.tight_layout()
-  fig.savefig(out / "figures" / "lookahead.png", dpi=90)
-  plt.close(fig)
-  return "figures/lookahead.png"
+  return _save(fig, out, "figures/lookahead.png")
 
 
 # ----------------------------------------------------------------------------------------- report
