@@ -52,16 +52,21 @@ LABELS = {"forward_kl": "forward KL (teacher samples)", "forward_kl_exact": "for
           "soft_bellman": "soft-Bellman consistency"}
 
 
+def _label(space) -> str:
+  return f"V={space.vocab_size}, T={space.horizon}{', EOS' if space.eos else ''}"
+
+
 def objectives(num_steps: int, space=SPACE, seed: int = 0) -> dict:
   """Each objective on a tabular student; returns the metrics rows per objective."""
-  R = 2.0 * jax.random.normal(jax.random.PRNGKey(seed), (space.num_sequences,))
+  # float32 draws: the same teacher with or without jax_enable_x64 (reproduce.py turns it on)
+  R = 2.0 * jax.random.normal(jax.random.PRNGKey(seed), (space.num_sequences,), jnp.float32)
   out = {}
   for objective in OBJECTIVES:
     student = TabularARM(space, rngs=nnx.Rngs(seed))
     cfg = DistillConfig(objective=objective, num_steps=num_steps, learning_rate=0.1,
                         eval_every=max(num_steps // 20, 1), seed=seed)
     out[objective] = distill(student, R, cfg, progress=False)
-  return dict(space=str(space), teacher="R ~ 2·N(0, 1) per sequence", curves=out)
+  return dict(space=_label(space), teacher="R ~ 2·N(0, 1) per sequence", curves=out)
 
 
 def lookahead_task(num_steps: int, space=SPACE, total: int = 10,
@@ -81,7 +86,7 @@ def lookahead_task(num_steps: int, space=SPACE, total: int = 10,
               "myopic softmax(r)": myopic_logits(r, space)}
   log_p_ebm = ae.ebm_log_probs(R)
   first_ebm = np.exp(np.asarray(ae.log_policy(exact_q, space)[0][0]))
-  out = dict(space=str(space), total=total, strength=strength, policies={}, curve=rows)
+  out = dict(space=_label(space), total=total, strength=strength, policies={}, curve=rows)
   for name, q in policies.items():
     first = np.exp(np.asarray(ae.log_policy(q, space)[0][0]))
     log_p = ae.sequence_log_probs(q, space)
