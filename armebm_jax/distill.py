@@ -237,7 +237,8 @@ def distill(student: nnx.Module, teacher: jax.Array | Callable[[jax.Array], jax.
     cfg: a :class:`DistillConfig`.
 
   Returns:
-    Rows with ``step``, ``loss``, ``forward_kl`` = KL(p_T ‖ p_θ), ``reverse_kl`` = KL(p_θ ‖ p_T),
+    Rows with ``step``, ``loss`` (the objective at the last step before the row; ``None`` at step 0),
+    ``forward_kl`` = KL(p_T ‖ p_θ), ``reverse_kl`` = KL(p_θ ‖ p_T),
     ``certificate`` (Prop. 3, ≥ both KLs) and ``elapsed_s``.
 
   Examples:
@@ -282,27 +283,38 @@ def distill(student: nnx.Module, teacher: jax.Array | Callable[[jax.Array], jax.
   schedule = (optax.linear_schedule(cfg.learning_rate, 0.0, cfg.num_steps) if cfg.decay
               else cfg.learning_rate)
   optimizer = nnx.Optimizer(student, optax.adam(schedule), wrt=nnx.Param)
+  graphdef, state = nnx.split((student, optimizer))
+  key = jax.random.PRNGKey(cfg.seed)
+  loss_dtype = jax.eval_shape(lambda st: loss_fn(nnx.merge(graphdef, st)[0], key), state).dtype
 
-  @nnx.jit
-  def step(model, optimizer, key):
-    loss, grads = nnx.value_and_grad(loss_fn)(model, key)
-    optimizer.update(model, grads)
-    return loss
+  @jax.jit
+  def run_steps(state, start, num_steps):
+    """``num_steps`` Adam steps in one compiled loop; step ``i`` draws with ``fold_in(key, i)``."""
+    def body(i, carry):
+      model, opt = nnx.merge(graphdef, carry[0])
+      loss, grads = nnx.value_and_grad(loss_fn)(model, jax.random.fold_in(key, start + i))
+      opt.update(model, grads)
+      return nnx.state((model, opt)), loss
+    return jax.lax.fori_loop(0, num_steps, body, (state, jnp.zeros((), loss_dtype)))
 
-  @nnx.jit
-  def evaluate(model):
-    q = model.logit_tables()
+  @jax.jit
+  def evaluate(state):
+    q = nnx.merge(graphdef, state)[0].logit_tables()
     return (*exact_kls(q, scores, space), certificate(q, teacher_r, space))
 
-  key = jax.random.PRNGKey(cfg.seed)
-  rows, t0, loss = [], time.perf_counter(), float("nan")
-  for i in tqdm(range(cfg.num_steps + 1), desc=f"distill {cfg.objective}", disable=not progress,
-                dynamic_ncols=True):
-    if i % cfg.eval_every == 0 or i == cfg.num_steps:
-      fwd, rev, cert = evaluate(student)
-      rows.append(dict(step=i, loss=float(loss), forward_kl=float(fwd), reverse_kl=float(rev),
-                       certificate=float(cert), elapsed_s=time.perf_counter() - t0))
-    if i < cfg.num_steps:
-      key, sub = jax.random.split(key)
-      loss = step(student, optimizer, sub)
+  rows, t0, step, loss = [], time.perf_counter(), 0, None
+  with tqdm(total=cfg.num_steps, desc=f"distill {cfg.objective}", disable=not progress,
+            dynamic_ncols=True) as bar:
+    while True:
+      fwd, rev, cert = evaluate(state)
+      rows.append(dict(step=step, loss=None if loss is None else float(loss), forward_kl=float(fwd),
+                       reverse_kl=float(rev), certificate=float(cert),
+                       elapsed_s=time.perf_counter() - t0))
+      if step == cfg.num_steps:
+        break
+      n = min(cfg.eval_every, cfg.num_steps - step)  # to the next evaluation, in one call
+      state, loss = run_steps(state, step, n)
+      step += n
+      bar.update(n)
+  nnx.update((student, optimizer), state)
   return rows
