@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from armebm_jax import bellman
-from armebm_jax.partition import scores_to_rewards
+from armebm_jax.partition import as_rewards
 from armebm_jax.spaces import SequenceSpace
 
 __all__ = ["kl_regularized_policy", "kl_regularized_value"]
@@ -33,10 +33,7 @@ def _reference_tables(ref, space: SequenceSpace):
 def _rewards(rewards, space: SequenceSpace, beta) -> tuple[jax.Array, ...]:
   if isinstance(beta, bool) or not jnp.ndim(beta) == 0 or not float(beta) > 0:
     raise ValueError(f"beta: expected a positive scalar (KL strength), got {beta!r}")
-  if not isinstance(rewards, (tuple, list)):
-    rewards = scores_to_rewards(rewards, space)
-  r = bellman._check(rewards, space, "rewards")
-  return tuple(x / beta for x in r)
+  return tuple(x / beta for x in as_rewards(rewards, space))
 
 
 def kl_regularized_policy(ref, rewards, space: SequenceSpace, beta: float) -> tuple[jax.Array, ...]:

@@ -33,7 +33,7 @@ from flax import nnx
 from armebm_jax import bellman, distributions
 from armebm_jax._progress import tqdm
 from armebm_jax.bounds import center_logits, sup_distance
-from armebm_jax.partition import scores_to_rewards
+from armebm_jax.partition import as_rewards, scores_to_rewards
 from armebm_jax.sampling import _sample_tables, sample_model, table_score_fn
 from armebm_jax.spaces import SequenceSpace
 from armebm_jax.token_values import batch_token_values
@@ -80,21 +80,21 @@ def certificate(q, teacher_rewards, space: SequenceSpace) -> jax.Array:
     >>> q = ae.rewards_to_logits(ae.scores_to_rewards(R, space), space)
     >>> certificate(q, R, space)                     # 0: the student is the teacher
   """
-  if not isinstance(teacher_rewards, (tuple, list)):
-    teacher_rewards = scores_to_rewards(teacher_rewards, space)
-  m = bellman.rewards_to_logits(teacher_rewards, space)
-  return 2 * space.horizon * sup_distance(center_logits(m, space), center_logits(q, space), space)
+  m = bellman.rewards_to_logits(as_rewards(teacher_rewards, space, "teacher_rewards"), space)
+  return _certificate(center_logits(m, space), q, space)
+
+
+def _certificate(centred_teacher_q, q, space):
+  """``2T‖c(M(r)) − c(q)‖∞`` with ``c(M(r))`` given (computed once per teacher, not per evaluation)."""
+  return 2 * space.horizon * sup_distance(centred_teacher_q, center_logits(q, space), space)
 
 
 # ----------------------------------------------------------------------------------------- losses
-def _response_mask(tokens_BxT, eos_id):
-  """``(mask, last)``: positions inside each response (up to its EOS) and the terminal position."""
-  B, T = tokens_BxT.shape
+def _terminal_position(tokens_BxT, eos_id):
+  """``(B,)`` index of each response's terminal action: its first EOS, or ``T − 1`` without EOS."""
   if eos_id is None:
-    return jnp.ones((B, T), bool), jnp.full((B,), T - 1)
-  is_eos = tokens_BxT == eos_id
-  mask = (jnp.cumsum(is_eos, axis=1) - is_eos) == 0
-  return mask, jnp.argmax(is_eos, axis=1)
+    return jnp.full(tokens_BxT.shape[:1], tokens_BxT.shape[1] - 1)
+  return jnp.argmax(tokens_BxT == eos_id, axis=1)
 
 
 def forward_kl_loss(student_logits_BxTxA: jax.Array, teacher_tokens_BxT: jax.Array,
@@ -153,11 +153,10 @@ def soft_bellman_loss(student_logits_BxTxA: jax.Array, tokens_BxT: jax.Array, sc
     >>> logits = jax.vmap(lambda y: ae.path_logits(q, y, space))(ys)
     >>> soft_bellman_loss(logits, ys, R)                    # 0 at q = M(r)
   """
-  tv = batch_token_values(student_logits_BxTxA, tokens_BxT, eos_id=eos_id)
-  mask, last = _response_mask(tokens_BxT, eos_id)
+  tv = batch_token_values(student_logits_BxTxA, tokens_BxT, eos_id=eos_id)  # 0 after EOS
   steps = jnp.arange(tokens_BxT.shape[1])
-  r = jnp.where(steps[None, :] == last[:, None], scores_B[:, None], 0.0)
-  return jnp.mean(jnp.sum(jnp.where(mask, jnp.square(tv.reward - r), 0.0), axis=-1))
+  r = jnp.where(steps == _terminal_position(tokens_BxT, eos_id)[:, None], scores_B[:, None], 0.0)
+  return jnp.mean(jnp.sum(jnp.square(tv.reward - r), axis=-1))
 
 
 # ----------------------------------------------------------------------------------------- lookahead task
@@ -187,9 +186,7 @@ def myopic_logits(rewards, space: SequenceSpace) -> tuple[jax.Array, ...]:
     >>> q = myopic_logits(sum_task_scores(space, 10), space)
     >>> jnp.exp(ae.log_policy(q, space)[0][0])      # uniform first token: no reward is visible yet
   """
-  if not isinstance(rewards, (tuple, list)):
-    rewards = scores_to_rewards(rewards, space)
-  return bellman._check(rewards, space, "rewards")
+  return as_rewards(rewards, space)
 
 
 # ----------------------------------------------------------------------------------------- training
@@ -261,8 +258,8 @@ def distill(student: nnx.Module, teacher: jax.Array | Callable[[jax.Array], jax.
     raise ValueError(f"teacher: expected ({space.num_sequences},) scores (one per sequence of {space}), "
                      f"got {scores.shape}")
   scores = jax.lax.stop_gradient(scores.astype(jnp.result_type(float)))
-  teacher_r = scores_to_rewards(scores, space)
-  teacher_q = bellman.rewards_to_logits(teacher_r, space)
+  teacher_q = bellman.rewards_to_logits(scores_to_rewards(scores, space), space)
+  teacher_q_centred = center_logits(teacher_q, space)
   score_of = table_score_fn(scores, space)
   eos_id, B = space.eos_id, cfg.batch_size
 
@@ -300,7 +297,7 @@ def distill(student: nnx.Module, teacher: jax.Array | Callable[[jax.Array], jax.
   @jax.jit
   def evaluate(state):
     q = nnx.merge(graphdef, state)[0].logit_tables()
-    return (*exact_kls(q, scores, space), certificate(q, teacher_r, space))
+    return (*exact_kls(q, scores, space), _certificate(teacher_q_centred, q, space))
 
   rows, t0, step, loss = [], time.perf_counter(), 0, None
   with tqdm(total=cfg.num_steps, desc=f"distill {cfg.objective}", disable=not progress,

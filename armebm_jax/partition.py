@@ -72,6 +72,16 @@ def scores_to_rewards(scores: jax.Array, space: SequenceSpace) -> tuple[jax.Arra
   return _scores_to_rewards(jnp.asarray(scores), space)
 
 
+def as_rewards(rewards, space: SequenceSpace, name: str = "rewards") -> tuple[jax.Array, ...]:
+  """Validated reward tables from either reward tables or ``(N,)`` sequence scores (terminal step).
+
+  The one place that accepts both forms; the samplers, alignment and distillation call it.
+  """
+  if not isinstance(rewards, (tuple, list)):
+    rewards = scores_to_rewards(rewards, space)
+  return space.check_tables(rewards, name)
+
+
 @functools.partial(jax.jit, static_argnames="space")
 def _scores_to_rewards(scores, space):
   V, T, dtype = space.vocab_size, space.horizon, scores.dtype

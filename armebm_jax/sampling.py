@@ -17,8 +17,9 @@ import jax.numpy as jnp
 from flax import nnx
 
 from armebm_jax import bellman, numerics
-from armebm_jax.partition import scores_to_rewards
+from armebm_jax.partition import as_rewards
 from armebm_jax.spaces import SequenceSpace
+from armebm_jax.token_values import _path_logits
 
 __all__ = [
     "ImportanceSample",
@@ -107,9 +108,7 @@ def sample_ebm(key: jax.Array, rewards, space: SequenceSpace, num_samples: int,
     >>> R = jnp.arange(27.0) / 9                                   # sequence scores, sequences() order
     >>> ys = ae.sample_ebm(jax.random.PRNGKey(0), R, space, 1000)  # exact draws from e^R / Z
   """
-  if not isinstance(rewards, (tuple, list)):
-    rewards = scores_to_rewards(rewards, space)
-  r = bellman._check(rewards, space, "rewards")
+  r = as_rewards(rewards, space)
   tau = _check_temperature(temperature)
   q = bellman._rewards_to_logits(tuple(x / tau for x in r), space, None)
   return _sample_tables(key, q, space, _check_count(num_samples), 1.0)
@@ -187,13 +186,9 @@ def response_log_probs(q: Sequence[jax.Array], tokens_BxT: jax.Array, space: Seq
 def _response_log_probs(q, tokens_BxT, space):
   log_pi = bellman._log_policy(q, space, None)
 
-  def one(y):
-    states = space.state_indices(y)
-    inside = jnp.concatenate([jnp.ones((1,), bool), y[:-1] < space.vocab_size])
-    if not space.eos:
-      inside = jnp.ones_like(inside)
-    terms = jnp.stack([log_pi[t][states[t], y[t]] for t in range(space.horizon)])
-    return jnp.sum(jnp.where(inside, terms, 0.0))
+  def one(y):  # rows after EOS are 0 in path_logits, so they add nothing
+    rows = _path_logits(log_pi, y, space)
+    return jnp.sum(jnp.take_along_axis(rows, y[:, None], axis=-1))
 
   return jax.vmap(one)(tokens_BxT)
 

@@ -168,9 +168,9 @@ NOISE_STEPS = 900  # Fig. 8 covers the first ~900 steps
 
 def _area(curve, key="gap"):
   """Area under a metrics curve over its steps (the paper's η criterion: least area)."""
-  steps = np.array([r["step"] for r in curve], np.float64)
-  return float(np.sum(np.diff(steps) * 0.5 * (np.array([r[key] for r in curve])[1:]
-                                             + np.array([r[key] for r in curve])[:-1])))
+  x = np.array([r["step"] for r in curve], np.float64)
+  y = np.array([r[key] for r in curve], np.float64)
+  return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))  # trapezoid rule (numpy 1.26 has no trapezoid)
 
 
 def eta_sweep(out: pathlib.Path, mode: Mode, runs: list[dict], bar=None) -> list[dict]:
@@ -223,14 +223,19 @@ def eta_figures(out: pathlib.Path, rows: list[dict], config: tuple) -> list[str]
   return ["figures/eta_final_gap.png", "figures/eta_curves.png"]
 
 
-def noise_summary(runs: list[dict]) -> list[dict]:
-  """Median GNS / coherence / SNR over the first NOISE_STEPS steps, per configuration, EBM and ARM."""
+def _noise_groups(runs: list[dict]) -> dict[tuple, list[dict]]:
+  """The runs that measured gradient noise, grouped by configuration (V, T, N) over seeds."""
   groups = {}
   for r in runs:
     if "gns" in r["arm_curve"][0]:
       groups.setdefault((r["vocab_size"], r["horizon"], r["num_layers"]), []).append(r)
+  return groups
+
+
+def noise_summary(runs: list[dict]) -> list[dict]:
+  """Median GNS / coherence / SNR over the first NOISE_STEPS steps, per configuration, EBM and ARM."""
   out = []
-  for (V, T, N), ps in groups.items():
+  for (V, T, N), ps in _noise_groups(runs).items():
     row = dict(vocab_size=V, horizon=T, num_layers=N, seeds=len(ps))
     for model in ("ebm", "arm"):
       for key in ("gns", "coherence", "snr"):
@@ -242,11 +247,7 @@ def noise_summary(runs: list[dict]) -> list[dict]:
 
 def noise_figures(out: pathlib.Path, runs: list[dict], batch: int) -> list[str]:
   names = []
-  groups = {}
-  for r in runs:
-    if "gns" in r["arm_curve"][0]:
-      groups.setdefault((r["vocab_size"], r["horizon"], r["num_layers"]), []).append(r)
-  for (V, T, N), ps in groups.items():
+  for (V, T, N), ps in _noise_groups(runs).items():
     fig, axes = plt.subplots(1, 4, figsize=(18, 3.6))
     for model, color in (("ebm", "C0"), ("arm", "C1")):
       curves = [[x for x in p[f"{model}_curve"] if x["step"] <= NOISE_STEPS] for p in ps]

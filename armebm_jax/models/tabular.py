@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from armebm_jax.spaces import SequenceSpace
+from armebm_jax.token_values import _path_logits
 
 __all__ = ["TabularARM", "TabularEBM"]
 
@@ -37,16 +38,15 @@ class TabularARM(nnx.Module):
   def __call__(self, tokens_xT: jax.Array) -> jax.Array:
     """Next-token logits along responses ``(..., T) -> (..., T, A)``, like a causal Transformer's.
 
-    Row ``t`` is ``q(s_t, ·)`` with ``s_t = y_<t``; rows after EOS hold the EOS state's row (they are
-    masked by :func:`~armebm_jax.token_values.batch_token_values` with ``eos_id``).
+    Row ``t`` is ``q(s_t, ·)`` with ``s_t = y_<t``, as :func:`~armebm_jax.token_values.path_logits`
+    gives it; rows after EOS (no state is visited) hold 0.
     """
     tokens_xT = jnp.asarray(tokens_xT)
     if tokens_xT.shape[-1:] != (self.space.horizon,):
       raise ValueError(f"tokens_xT: expected (..., {self.space.horizon}), got {tokens_xT.shape}")
     tables = self.logit_tables()
     flat = tokens_xT.reshape(-1, self.space.horizon)
-    states = jax.vmap(self.space.state_indices)(flat)
-    rows = jnp.stack([tables[t][states[:, t]] for t in range(self.space.horizon)], axis=1)
+    rows = jax.vmap(lambda y: _path_logits(tables, y, self.space))(flat)
     return rows.reshape(tokens_xT.shape + (self.space.num_actions,))
 
 
